@@ -1,0 +1,10 @@
+"""aae_dist: Adversarial Autoencoders on one CPU, one GPU, all GPUs or many machines, with Accelerate."""
+
+from .config import TrainConfig
+from .errors import AAEError, ConfigError
+from .models import AAE, ModelConfig
+from .priors import GaussianPrior, Prior, build_prior
+from .trainer import Trainer
+
+__all__ = ["AAE", "AAEError", "ConfigError", "GaussianPrior", "ModelConfig", "Prior", "TrainConfig", "Trainer",
+           "build_prior"]

@@ -1,0 +1,133 @@
+"""Training configuration: one dataclass, its validation, and the command line built from it.
+
+The dataclass is the single source of the defaults: the CLI, the help text and config.json all read them
+from here.
+"""
+
+import argparse
+import json
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+DATASETS = ("mnist", "fashion-mnist")
+MIXED_PRECISION = ("no", "bf16", "fp16")
+
+
+def _default_data_root():
+    return os.environ.get("AAE_DATA_ROOT", "./data")
+
+
+@dataclass
+class TrainConfig:
+    # data
+    data_root: str = field(default_factory=_default_data_root,
+                           metadata=dict(help="dataset folder in torchvision's layout; $AAE_DATA_ROOT sets the default"))
+    dataset: str = field(default="mnist", metadata=dict(help="training set", choices=DATASETS))
+    no_download: bool = field(default=False, metadata=dict(help="fail instead of downloading missing data"))
+    # schedule
+    steps: int = field(default=5000, metadata=dict(help="training steps (each runs all three phases)"))
+    batch_size: int = field(default=100, metadata=dict(help="batch per process; the global batch is this x processes"))
+    # model
+    z_dim: int = field(default=2, metadata=dict(help="latent dimension"))
+    hidden: int = field(default=1000, metadata=dict(help="units in each of the two hidden layers of Q and P"))
+    disc_hidden: int = field(default=500, metadata=dict(help="units in each of the two hidden layers of D"))
+    dropout: float = field(default=0.25, metadata=dict(help="dropout after the hidden layers of Q and P"))
+    disc_dropout: float = field(default=0.2, metadata=dict(help="dropout after the hidden layers of D"))
+    prior_std: float = field(default=1.0, metadata=dict(help="standard deviation of the Gaussian prior N(0, std^2 I)"))
+    # optimisation
+    lr_recon: float = field(default=1e-4, metadata=dict(help="Adam lr of the reconstruction phase (optim_P, optim_Q_enc)"))
+    lr_reg: float = field(default=5e-5, metadata=dict(help="Adam lr of the regularization phase (optim_D, optim_Q_gen)"))
+    seed: int = field(default=0, metadata=dict(help="seed of initialisation, data order, prior samples and dropout"))
+    mixed_precision: str | None = field(default=None, metadata=dict(
+        help="no|bf16|fp16; default: what `accelerate launch --mixed_precision` set, else no", choices=MIXED_PRECISION))
+    cpu: bool = field(default=False, metadata=dict(help="train on the CPU even if a GPU is visible"))
+    # outputs
+    output_dir: str | None = field(default=None, metadata=dict(help="run directory (default: runs/<timestamp>)"))
+    log_every: int = field(default=50, metadata=dict(help="steps between metrics.jsonl / W&B records"))
+    sample_every: int = field(default=500, metadata=dict(help="steps between latent-lattice images"))
+    checkpoint_every: int = field(default=1000, metadata=dict(help="steps between checkpoints"))
+    resume: bool = field(default=False, metadata=dict(help="continue from the newest checkpoint in --output-dir"))
+    # W&B
+    wandb: bool = field(default=False, metadata=dict(help="log to Weights & Biases (offline with WANDB_MODE=offline)"))
+    wandb_project: str = field(default="aae-dist", metadata=dict(help="W&B project"))
+    wandb_entity: str | None = field(default=None, metadata=dict(help="W&B entity (user or team)"))
+    run_name: str | None = field(default=None, metadata=dict(help="W&B run name (default: the output dir's name)"))
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        for name in ("steps", "batch_size", "z_dim", "hidden", "disc_hidden", "log_every", "sample_every",
+                     "checkpoint_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"{flag(name)} must be a positive integer, got {value!r}")
+        for name in ("lr_recon", "lr_reg", "prior_std"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
+        for name in ("dropout", "disc_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{flag(name)} must be in [0, 1), got {getattr(self, name)!r}")
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"unknown --dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        if self.mixed_precision not in (None, *MIXED_PRECISION):
+            raise ConfigError(f"unknown --mixed-precision {self.mixed_precision!r}; "
+                              f"choose one of {', '.join(MIXED_PRECISION)}")
+        if self.resume and self.output_dir is None:
+            raise ConfigError("--resume needs --output-dir naming the run to continue")
+
+
+def flag(name):
+    return "--" + name.replace("_", "-")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line (not the usage block) and exits with status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def train_parser():
+    parser = OneLineParser(prog="train.py", description="Train an Adversarial Autoencoder (vanilla AAE, Makhzani "
+                           "et al. 2015) with Accelerate: `accelerate launch launch/train.py [flags]`.",
+                           argument_default=argparse.SUPPRESS)
+    for f in dataclasses.fields(TrainConfig):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        help_text = f.metadata["help"]
+        if f.type is bool:
+            parser.add_argument(flag(f.name), action="store_true", help=help_text)
+            continue
+        if default is not None:
+            help_text += f" (default: {default})"
+        kind = {int: int, float: float}.get(type(default), str)
+        choices = f.metadata.get("choices")
+        parser.add_argument(flag(f.name), type=kind, help=help_text, choices=choices,
+                            metavar=None if choices else f.name.upper())
+    return parser
+
+
+def parse_train_args(argv=None):
+    """The flags given on the command line, as a dict of TrainConfig field names (defaults left out).
+
+    Leaving the defaults out lets `--resume` take the rest from the run's saved config.json.
+    """
+    return vars(train_parser().parse_args(argv))
+
+
+def load_train_config(flags, saved_config_name="config.json"):
+    """TrainConfig from the given flags; with --resume, flags not given come from the run's saved config.json."""
+    if flags.get("resume") and flags.get("output_dir"):
+        path = os.path.join(flags["output_dir"], saved_config_name)
+        if os.path.isfile(path):
+            with open(path) as f:
+                saved = json.load(f)
+            names = {f.name for f in dataclasses.fields(TrainConfig)}
+            flags = {**{k: v for k, v in saved.items() if k in names}, **flags}
+    try:
+        return TrainConfig(**flags)
+    except TypeError as error:  # e.g. a value of the wrong type in a hand-edited config.json
+        raise ConfigError(f"bad configuration: {error}") from error

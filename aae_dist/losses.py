@@ -1,0 +1,25 @@
+"""The three AAE losses, all binary cross-entropy on logits (safe under autocast, unlike sigmoid + BCE)."""
+
+import torch
+import torch.nn.functional as F
+
+
+def reconstruction_loss(image_logits, images):
+    """BCE between P(Q(x)) and x, averaged over pixels and batch (the lecture's reduction)."""
+    return F.binary_cross_entropy_with_logits(image_logits.float(), images.float())
+
+
+def discriminator_loss(real_logits, fake_logits):
+    """-mean log D(z_real) - mean log(1 - D(z_fake)): prior samples are real (1), codes Q(x) are fake (0).
+
+    The lecture wrote log D(fake) in the second term, which rewards D for calling codes real.
+    """
+    real_logits, fake_logits = real_logits.float(), fake_logits.float()
+    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+
+def generator_loss(fake_logits):
+    """-mean log D(Q(x)): the encoder is rewarded when D takes its codes for prior samples."""
+    fake_logits = fake_logits.float()
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))

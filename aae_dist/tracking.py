@@ -1,0 +1,72 @@
+"""Where metrics go: metrics.jsonl in the run directory, and W&B through Accelerate's tracker API.
+
+Only the main process writes. W&B is optional: if it cannot start, training goes on with a warning and
+metrics.jsonl is still complete.
+"""
+
+import json
+import os
+import uuid
+import warnings
+
+import numpy as np
+
+METRICS_NAME = "metrics.jsonl"
+WANDB_ID_NAME = "wandb_run_id.txt"
+
+
+class Tracker:
+    def __init__(self, accelerator, output_dir, config, wandb=False, project=None, entity=None, run_name=None,
+                 resume_step=None):
+        self.accelerator = accelerator
+        self.path = os.path.join(output_dir, METRICS_NAME)
+        if accelerator.is_main_process:
+            self._keep_records_up_to(resume_step or 0)
+        self.wandb = wandb and self._start_wandb(output_dir, config, project, entity, run_name)
+
+    def _keep_records_up_to(self, step):
+        """A resumed run recomputes the steps after its checkpoint: drop their old records (or all, if fresh)."""
+        kept = []
+        if step and os.path.exists(self.path):
+            with open(self.path) as f:
+                kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
+        with open(self.path + ".tmp", "w") as f:
+            f.writelines(kept)
+        os.replace(self.path + ".tmp", self.path)
+
+    def _start_wandb(self, output_dir, config, project, entity, run_name):
+        # One W&B run per run directory: a resumed run continues the same W&B run.
+        id_path = os.path.join(output_dir, WANDB_ID_NAME)
+        run_id = open(id_path).read().strip() if os.path.exists(id_path) else uuid.uuid4().hex[:12]
+        init_kwargs = dict(dir=output_dir, name=run_name or os.path.basename(os.path.abspath(output_dir)),
+                           entity=entity, id=run_id, resume="allow")
+        try:
+            self.accelerator.init_trackers(project, config=config, init_kwargs={"wandb": init_kwargs})
+        except Exception as error:  # no network, no API key, bad entity...: W&B is never worth a lost run
+            self.accelerator.trackers = []
+            if self.accelerator.is_main_process:
+                warnings.warn(f"W&B could not start ({type(error).__name__}: {error}); training continues, "
+                              f"metrics go to {self.path} only", stacklevel=2)
+            return False
+        if self.accelerator.is_main_process:
+            with open(id_path, "w") as f:
+                f.write(run_id)
+        return True
+
+    def log(self, metrics, step):
+        if not self.accelerator.is_main_process:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        if self.wandb:
+            self.accelerator.log(metrics, step=step)
+
+    def log_image(self, key, grid, step):
+        """A (3, H, W) image tensor in [0, 1] (e.g. torchvision's make_grid output) as a W&B image."""
+        if self.wandb and self.accelerator.is_main_process:
+            image = (grid.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
+            self.accelerator.get_tracker("wandb").log_images({key: [image]}, step=step)
+
+    def finish(self):
+        if self.wandb:
+            self.accelerator.end_training()

@@ -1,0 +1,251 @@
+"""The Trainer owns the accelerator, the three networks, the four optimizers, the training step and checkpoints.
+
+One step runs the lecture's three phases, each with its own optimizers:
+  1. reconstruction   Q, P train; loss BCE(P(Q(x)), x);                      optim_P + optim_Q_enc step
+  2. discriminator    Q eval, z_fake = Q(x) without grad, z_real ~ prior;
+                      loss BCE(D(z_real), 1) + BCE(D(z_fake), 0);            optim_D steps
+  3. generator        Q train; loss BCE(D(Q(x)), 1);                         optim_Q_gen steps
+Every phase ends with its optimizers' gradients set to None, so nothing leaks into the next phase.
+"""
+
+import json
+import os
+import time
+from contextlib import contextmanager
+from dataclasses import asdict
+
+import accelerate
+import torch
+from accelerate import Accelerator
+from accelerate.utils import broadcast_object_list, set_seed
+from tqdm.auto import tqdm
+
+from . import checkpoints
+from .config import TrainConfig
+from .data import ShardedBatches, load_dataset
+from .errors import AAEError, ConfigError
+from .losses import discriminator_loss, generator_loss, reconstruction_loss
+from .models import AAE, ModelConfig
+from .sampling import latent_lattice, save_grid
+from .tracking import Tracker
+
+CONFIG_NAME = "config.json"
+METRICS = ("recon_loss", "d_loss", "g_loss", "d_real", "d_fake")
+
+
+@contextmanager
+def frozen(module):
+    """Parameters of `module` need no gradient inside the block (gradients still flow through it)."""
+    module.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        module.requires_grad_(True)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self.accelerator = accelerator = Accelerator(
+            cpu=config.cpu, mixed_precision=config.mixed_precision, log_with="wandb" if config.wandb else None)
+        if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+            raise ConfigError("fp16 needs a GPU (on the CPU Accelerate would silently train in fp32); "
+                              "use --mixed-precision bf16 or no")
+        self.output_dir = self._output_dir()
+
+        # Same seed on every rank: identical initial weights. Then one seed per rank: independent dropout.
+        set_seed(config.seed)
+        self.model = AAE(ModelConfig(z_dim=config.z_dim, hidden=config.hidden, disc_hidden=config.disc_hidden,
+                                     dropout=config.dropout, disc_dropout=config.disc_dropout,
+                                     prior={"name": "gaussian", "std": config.prior_std}))
+        Q, P, D = self.model.encoder, self.model.decoder, self.model.discriminator
+        # The lecture's four optimizers: two per phase; Q has one for reconstruction and one for regularization.
+        optim_P = torch.optim.Adam(P.parameters(), lr=config.lr_recon)
+        optim_Q_enc = torch.optim.Adam(Q.parameters(), lr=config.lr_recon)
+        optim_Q_gen = torch.optim.Adam(Q.parameters(), lr=config.lr_reg)
+        optim_D = torch.optim.Adam(D.parameters(), lr=config.lr_reg)
+        # Under DDP, Q, P and D come back wrapped; self.model keeps the plain modules (same parameters).
+        (self.Q, self.P, self.D, self.optim_P, self.optim_Q_enc, self.optim_Q_gen, self.optim_D) = accelerator.prepare(
+            Q, P, D, optim_P, optim_Q_enc, optim_Q_gen, optim_D)
+        # Checkpoints hold the plain modules' weights, so they load whatever the number of processes.
+        accelerator.register_save_state_pre_hook(self._save_plain_weights)
+        accelerator.register_load_state_pre_hook(self._load_plain_weights)
+        set_seed(config.seed, device_specific=True)
+
+        with accelerator.main_process_first():  # one process downloads, the others then read
+            images, _ = load_dataset(config.dataset, config.data_root, download=not config.no_download)
+        self.batches = ShardedBatches(images.to(accelerator.device), config.batch_size, accelerator.process_index,
+                                      accelerator.num_processes, config.seed)
+        self.prior_generator = torch.Generator(accelerator.device)
+        self.lattice = latent_lattice(config.z_dim).to(accelerator.device)
+        self.step = 0
+
+        if config.resume:
+            checkpoint = checkpoints.latest_checkpoint(self.output_dir)
+            if checkpoint is None:
+                raise ConfigError(f"--resume: no checkpoint in {os.path.join(self.output_dir, 'checkpoints')}; "
+                                  "run without --resume to start this run afresh")
+            self.load_checkpoint(checkpoint)
+        self.tracker = Tracker(accelerator, self.output_dir, self.run_config(), wandb=config.wandb,
+                               project=config.wandb_project, entity=config.wandb_entity, run_name=config.run_name,
+                               resume_step=self.step)
+
+    def _output_dir(self):
+        name = self.config.output_dir
+        if name is None:  # every rank must agree on the timestamp: the main process picks it
+            name = [os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))]
+            broadcast_object_list(name)
+            name = name[0]
+        if os.path.exists(name) and not os.path.isdir(name):
+            raise ConfigError(f"--output-dir {name} is a file; name a directory")
+        if self.accelerator.is_main_process:
+            os.makedirs(name, exist_ok=True)
+        return name
+
+    def run_config(self):
+        """The full resolved configuration, as written to config.json and W&B."""
+        accelerator = self.accelerator
+        return {**asdict(self.config), "output_dir": self.output_dir, "world_size": accelerator.num_processes,
+                "global_batch_size": self.batches.global_batch_size, "steps_per_epoch": self.batches.steps_per_epoch,
+                "device": str(accelerator.device), "distributed_type": str(accelerator.distributed_type),
+                "resolved_mixed_precision": accelerator.mixed_precision, "torch": torch.__version__,
+                "accelerate": accelerate.__version__}
+
+    # ---------------------------------------------------------------- one training step
+    def reconstruction_phase(self, x):
+        self.Q.train()
+        loss = reconstruction_loss(self.P(self.Q(x)), x)
+        self._backward_and_step(loss, self.optim_P, self.optim_Q_enc)
+        return loss.detach()
+
+    def discriminator_phase(self, x, z_real):
+        self.Q.eval()
+        with torch.no_grad():  # Q is not trained here: its plain module skips DDP's bookkeeping
+            z_fake = self.model.encoder(x)
+        # One forward over [real; fake] (one DDP forward per backward, and larger matmuls).
+        real_logits, fake_logits = self.D(torch.cat([z_real, z_fake.to(z_real.dtype)])).float().chunk(2)
+        loss = discriminator_loss(real_logits, fake_logits)
+        self._backward_and_step(loss, self.optim_D)
+        return loss.detach(), torch.sigmoid(real_logits).mean().detach(), torch.sigmoid(fake_logits).mean().detach()
+
+    def generator_phase(self, x):
+        self.Q.train()
+        # D's weights would get gradients that nobody applies: freeze them and call D outside DDP, so they are
+        # neither computed nor all-reduced. Gradients still flow through D into Q.
+        with frozen(self.model.discriminator) as D:
+            loss = generator_loss(D(self.Q(x)))
+        self._backward_and_step(loss, self.optim_Q_gen)
+        return loss.detach()
+
+    def _backward_and_step(self, loss, *optimizers):
+        self.accelerator.backward(loss)
+        scaler = self.accelerator.scaler
+        if scaler is None:
+            for optimizer in optimizers:
+                optimizer.step()
+        else:
+            # fp16: Accelerate's optimizer wrapper would call scaler.update() after each optimizer, so the second
+            # optimizer of a phase could unscale with a changed scale. Instead: unscale each optimizer of the phase
+            # once, skip the whole phase if any gradient overflowed, and update the scale once per train step.
+            plain = [optimizer.optimizer for optimizer in optimizers]
+            for optimizer in plain:
+                scaler.unscale_(optimizer)
+            grads = [p.grad for o in plain for group in o.param_groups for p in group["params"] if p.grad is not None]
+            if torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+                for optimizer in plain:
+                    scaler.step(optimizer)
+        for optimizer in optimizers:
+            optimizer.zero_grad(set_to_none=True)
+
+    def train_step(self, x, z_real):
+        """One AAE step on this process's batch x (n, 784) and prior samples z_real (n, z_dim)."""
+        recon_loss = self.reconstruction_phase(x)
+        d_loss, d_real, d_fake = self.discriminator_phase(x, z_real)
+        g_loss = self.generator_phase(x)
+        if self.accelerator.scaler is not None:
+            self.accelerator.scaler.update()
+        return dict(recon_loss=recon_loss, d_loss=d_loss, g_loss=g_loss, d_real=d_real, d_fake=d_fake)
+
+    def prior_batch(self, step):
+        """This process's prior samples for `step`: its slice of a global draw seeded by (seed, step)."""
+        self.prior_generator.manual_seed(self.config.seed * 1_000_003 + step)
+        n, rank = self.config.batch_size, self.accelerator.process_index
+        z = self.model.prior.sample(self.batches.global_batch_size, self.prior_generator)
+        return z[rank * n:(rank + 1) * n]
+
+    # ---------------------------------------------------------------- the loop
+    def fit(self):
+        config, accelerator = self.config, self.accelerator
+        if accelerator.is_main_process:
+            with open(os.path.join(self.output_dir, CONFIG_NAME), "w") as f:
+                json.dump(self.run_config(), f, indent=2)
+        accelerator.print(
+            f"aae_dist: {config.dataset}, {config.steps} steps, batch {config.batch_size} per process x "
+            f"{accelerator.num_processes} process(es) = global batch {self.batches.global_batch_size}, "
+            f"device {accelerator.device}, mixed precision {accelerator.mixed_precision}, output {self.output_dir}"
+            + (f", resumed at step {self.step}" if self.step else ""))
+        progress = tqdm(total=config.steps, initial=self.step, desc="train", unit="step",
+                        disable=not accelerator.is_main_process, dynamic_ncols=True)
+        sums, count, last_time, last_step = torch.zeros(len(METRICS), device=accelerator.device), 0, time.time(), self.step
+        while self.step < config.steps:
+            metrics = self.train_step(self.batches.batch(self.step), self.prior_batch(self.step))
+            sums += torch.stack([metrics[name].float() for name in METRICS])  # no host sync until a log step
+            count += 1
+            self.step += 1
+            progress.update(1)
+            done = self.step == config.steps
+            if self.step % config.log_every == 0 or done:
+                means = (accelerator.reduce(sums, reduction="mean") / count).tolist()
+                now = time.time()
+                record = dict(zip(METRICS, means), epoch=round(self.step / self.batches.steps_per_epoch, 3),
+                              samples_per_s=(self.step - last_step) * self.batches.global_batch_size / (now - last_time))
+                self.tracker.log(record, self.step)
+                progress.set_postfix(recon=f"{record['recon_loss']:.4f}", d=f"{record['d_loss']:.3f}",
+                                     g=f"{record['g_loss']:.3f}", samples_s=f"{record['samples_per_s']:.0f}")
+                sums.zero_()
+                count, last_time, last_step = 0, now, self.step
+            if self.step % config.sample_every == 0 or done:
+                self.save_samples()
+            if self.step % config.checkpoint_every == 0 or done:
+                self.save_checkpoint()
+        progress.close()
+        if accelerator.is_main_process:
+            self.model.save_pretrained(self.output_dir)
+        accelerator.wait_for_everyone()
+        self.tracker.finish()
+        accelerator.print(f"aae_dist: done; weights in {os.path.join(self.output_dir, 'model.safetensors')}")
+        return self.model
+
+    def save_samples(self):
+        """The lecture's 100-point latent lattice, decoded into samples/step_XXXXXX.png (and W&B)."""
+        if not self.accelerator.is_main_process:
+            return
+        self.model.decoder.eval()
+        images = self.model.decode(self.lattice)
+        self.model.decoder.train()
+        grid = save_grid(images, os.path.join(self.output_dir, "samples", f"step_{self.step:06d}.png"))
+        self.tracker.log_image("samples/lattice", grid, self.step)
+
+    # ---------------------------------------------------------------- checkpoints
+    def save_checkpoint(self):
+        """Models, all four optimizers, the grad scaler and every process's RNG state, via Accelerate."""
+        path = checkpoints.checkpoint_path(self.output_dir, self.step)
+        if self.accelerator.is_main_process:
+            checkpoints.discard(checkpoints.temporary_path(path))  # left over by a run killed mid-write
+        self.accelerator.wait_for_everyone()
+        self.accelerator.save_state(checkpoints.temporary_path(path))
+        self.accelerator.wait_for_everyone()  # every rank's RNG file is in before the checkpoint is published
+        if self.accelerator.is_main_process:
+            checkpoints.publish(path, {"step": self.step, "config": asdict(self.config)})
+        self.accelerator.wait_for_everyone()
+        return path
+
+    def load_checkpoint(self, path):
+        self.accelerator.load_state(path)
+        self.step = checkpoints.read_state(path)["step"]
+
+    def _save_plain_weights(self, models, weights, output_dir):
+        weights[:] = [self.accelerator.unwrap_model(model).state_dict() for model in models]
+
+    def _load_plain_weights(self, models, input_dir):
+        models[:] = [self.accelerator.unwrap_model(model) for model in models]
