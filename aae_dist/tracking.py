@@ -6,10 +6,11 @@ metrics.jsonl is still complete.
 
 import json
 import os
+import sys
 import uuid
-import warnings
 
 import numpy as np
+from einops import rearrange
 
 METRICS_NAME = "metrics.jsonl"
 WANDB_ID_NAME = "wandb_run_id.txt"
@@ -45,8 +46,8 @@ class Tracker:
         except Exception as error:  # no network, no API key, bad entity...: W&B is never worth a lost run
             self.accelerator.trackers = []
             if self.accelerator.is_main_process:
-                warnings.warn(f"W&B could not start ({type(error).__name__}: {error}); training continues, "
-                              f"metrics go to {self.path} only", stacklevel=2)
+                print(f"aae_dist: warning: W&B could not start ({type(error).__name__}: {error}); training "
+                      f"continues, metrics go to {self.path} only", file=sys.stderr)
             return False
         if self.accelerator.is_main_process:
             with open(id_path, "w") as f:
@@ -64,7 +65,7 @@ class Tracker:
     def log_image(self, key, grid, step):
         """A (3, H, W) image tensor in [0, 1] (e.g. torchvision's make_grid output) as a W&B image."""
         if self.wandb and self.accelerator.is_main_process:
-            image = (grid.clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
+            image = (rearrange(grid.clamp(0, 1), "c h w -> h w c").cpu().numpy() * 255).astype(np.uint8)
             self.accelerator.get_tracker("wandb").log_images({key: [image]}, step=step)
 
     def finish(self):

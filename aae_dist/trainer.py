@@ -52,6 +52,7 @@ class Trainer:
             raise ConfigError("fp16 needs a GPU (on the CPU Accelerate would silently train in fp32); "
                               "use --mixed-precision bf16 or no")
         self.output_dir = self._output_dir()
+        resume_from = self._checkpoint_to_resume() if config.resume else None
 
         # Same seed on every rank: identical initial weights. Then one seed per rank: independent dropout.
         set_seed(config.seed)
@@ -80,12 +81,8 @@ class Trainer:
         self.lattice = latent_lattice(config.z_dim).to(accelerator.device)
         self.step = 0
 
-        if config.resume:
-            checkpoint = checkpoints.latest_checkpoint(self.output_dir)
-            if checkpoint is None:
-                raise ConfigError(f"--resume: no checkpoint in {os.path.join(self.output_dir, 'checkpoints')}; "
-                                  "run without --resume to start this run afresh")
-            self.load_checkpoint(checkpoint)
+        if resume_from:
+            self.load_checkpoint(resume_from)
         self.tracker = Tracker(accelerator, self.output_dir, self.run_config(), wandb=config.wandb,
                                project=config.wandb_project, entity=config.wandb_entity, run_name=config.run_name,
                                resume_step=self.step)
@@ -101,6 +98,13 @@ class Trainer:
         if self.accelerator.is_main_process:
             os.makedirs(name, exist_ok=True)
         return name
+
+    def _checkpoint_to_resume(self):
+        checkpoint = checkpoints.latest_checkpoint(self.output_dir)
+        if checkpoint is None:
+            raise ConfigError(f"--resume: no checkpoint in {os.path.join(self.output_dir, 'checkpoints')}; "
+                              "run without --resume to start this run afresh")
+        return checkpoint
 
     def run_config(self):
         """The full resolved configuration, as written to config.json and W&B."""

@@ -1,0 +1,35 @@
+import torch
+
+from aae_dist.data import ShardedBatches, load_dataset
+
+from conftest import DATA_ROOT, needs_mnist
+
+
+def test_ranks_split_the_global_batch():
+    images = torch.arange(40, dtype=torch.uint8).reshape(40, 1, 1).expand(40, 28, 28).contiguous()
+    single = ShardedBatches(images, batch_size=8, seed=3)
+    ranks = [ShardedBatches(images, batch_size=4, rank=r, world_size=2, seed=3) for r in range(2)]
+    assert single.steps_per_epoch == 5
+    seen = []
+    for step in range(12):  # crosses two epoch boundaries
+        parts = [r.batch(step) for r in ranks]
+        assert torch.equal(torch.cat(parts), single.batch(step))
+        ids = [set((p[:, 0] * 255).round().long().tolist()) for p in parts]
+        assert not ids[0] & ids[1]  # disjoint shards
+        seen.append(ids[0] | ids[1])
+    assert set().union(*seen[:5]) == set(range(40))  # one epoch covers every image once
+    assert seen[0] != seen[5]  # reshuffled each epoch
+
+
+def test_batches_are_floats_in_unit_range():
+    images = torch.randint(0, 256, (30, 28, 28), dtype=torch.uint8)
+    x = ShardedBatches(images, batch_size=10).batch(0)
+    assert x.shape == (10, 784) and x.dtype == torch.float32
+    assert 0 <= x.min() and x.max() <= 1
+
+
+@needs_mnist
+def test_mnist_loads():
+    images, labels = load_dataset("mnist", DATA_ROOT, download=False)
+    assert images.shape == (60000, 28, 28) and images.dtype == torch.uint8
+    assert labels.bincount().tolist()[:3] == [5923, 6742, 5958]

@@ -1,0 +1,80 @@
+"""The networks, priors, losses and lattice against the lecture's specification and hand computation."""
+
+import math
+
+import torch
+from torch import nn
+
+from aae_dist import AAE, GaussianPrior, ModelConfig
+from aae_dist.losses import discriminator_loss, generator_loss, reconstruction_loss
+from aae_dist.sampling import latent_lattice
+
+
+def layers(module, kind):
+    return [m for m in module if isinstance(m, kind)]
+
+
+def test_seed_architecture():
+    aae = AAE(ModelConfig())
+    shapes = lambda net: [(l.in_features, l.out_features) for l in layers(net, nn.Linear)]
+    assert shapes(aae.encoder) == [(784, 1000), (1000, 1000), (1000, 2)]
+    assert shapes(aae.decoder) == [(2, 1000), (1000, 1000), (1000, 784)]
+    assert shapes(aae.discriminator) == [(2, 500), (500, 500), (500, 1)]
+    for net, p in [(aae.encoder, 0.25), (aae.decoder, 0.25), (aae.discriminator, 0.2)]:
+        kinds = [type(m) for m in net]
+        # dropout then ReLU after both hidden layers (the lecture's P lacked its second ReLU), linear output
+        assert kinds == [nn.Linear, nn.Dropout, nn.ReLU, nn.Linear, nn.Dropout, nn.ReLU, nn.Linear]
+        assert all(d.p == p for d in layers(net, nn.Dropout))
+
+
+def test_forward_shapes_and_logits():
+    aae = AAE(ModelConfig(z_dim=3, hidden=16, disc_hidden=8)).eval()
+    x = torch.rand(5, 784)
+    z = aae.encoder(x)
+    assert z.shape == (5, 3)
+    assert aae.decoder(z).shape == (5, 784)
+    d = aae.discriminator(z)
+    assert d.shape == (5, 1)
+    # D applies its last layer and returns a logit, not a probability: values outside [0, 1] occur
+    d = aae.discriminator(100 * torch.randn(1000, 3))
+    assert (d < 0).any() or (d > 1).any()
+    images, z = aae.sample(7, torch.Generator().manual_seed(0))
+    assert images.shape == (7, 1, 28, 28) and z.shape == (7, 3)
+    assert images.min() >= 0 and images.max() <= 1
+
+
+def test_losses_match_hand_computation():
+    torch.manual_seed(0)
+    logits, target = torch.randn(4, 784), torch.rand(4, 784)
+    p = torch.sigmoid(logits)
+    hand = -(target * torch.log(p) + (1 - target) * torch.log(1 - p)).mean()
+    assert torch.allclose(reconstruction_loss(logits, target), hand, atol=1e-6)
+
+    real, fake = torch.randn(6, 1), torch.randn(6, 1)
+    hand_d = -(torch.log(torch.sigmoid(real)).mean() + torch.log(1 - torch.sigmoid(fake)).mean())
+    assert torch.allclose(discriminator_loss(real, fake), hand_d, atol=1e-6)
+    hand_g = -torch.log(torch.sigmoid(fake)).mean()
+    assert torch.allclose(generator_loss(fake), hand_g, atol=1e-6)
+    # logits keep the losses finite where sigmoid + log would give inf
+    assert torch.isfinite(generator_loss(torch.tensor([[-200.0]])))
+    # and bf16 logits are computed in fp32
+    assert generator_loss(fake.bfloat16()).dtype == torch.float32
+
+
+def test_gaussian_prior_statistics():
+    z = GaussianPrior(dim=2, std=1.5).sample(200_000, torch.Generator().manual_seed(0))
+    assert z.shape == (200_000, 2)
+    assert torch.allclose(z.mean(0), torch.zeros(2), atol=0.02)
+    assert torch.allclose(z.std(0), torch.full((2,), 1.5), atol=0.02)
+
+
+def test_latent_lattice_is_the_lectures():
+    z = latent_lattice(2)
+    assert z.shape == (100, 2)
+    p, q = [-1, 1, -1, 1], [-1, 1, 1, -1]
+    for k in range(100):
+        loop, i, j = k // 25, (k % 25) // 5, k % 5
+        expected = torch.tensor([(i + 1) * 0.4 * p[loop], (j + 1) * 0.4 * q[loop]])
+        assert torch.allclose(z[k], expected)
+    assert math.isclose(z.abs().max().item(), 2.0, rel_tol=1e-6)
+    assert latent_lattice(5)[:, 2:].abs().sum() == 0

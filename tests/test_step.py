@@ -1,0 +1,142 @@
+"""The three phases of one training step: who changes what, and the fp16 loss-scaling logic."""
+
+import pytest
+import torch
+
+from aae_dist import Trainer
+import aae_dist.trainer
+
+from conftest import needs_mnist, tiny_config
+
+pytestmark = needs_mnist
+
+
+def snapshot(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def changed(module, before):
+    return any(not torch.equal(p, b) for p, b in zip(module.parameters(), before))
+
+
+def steps_taken(optimizer):
+    states = optimizer.optimizer.state.values()
+    return max((int(s["step"]) for s in states), default=0)
+
+
+def no_grads(trainer):
+    return all(p.grad is None for p in trainer.model.parameters())
+
+
+def batch(trainer, step=0):
+    return trainer.batches.batch(step), trainer.prior_batch(step)
+
+
+def test_each_phase_changes_only_its_own_parameters(tmp_path):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path)))
+    Q, P, D = trainer.model.encoder, trainer.model.decoder, trainer.model.discriminator
+    x, z_real = batch(trainer)
+    optimizers = dict(P=trainer.optim_P, Q_enc=trainer.optim_Q_enc, Q_gen=trainer.optim_Q_gen, D=trainer.optim_D)
+
+    before = [snapshot(m) for m in (Q, P, D)]
+    trainer.reconstruction_phase(x)
+    assert [changed(m, b) for m, b in zip((Q, P, D), before)] == [True, True, False]
+    assert {k: steps_taken(o) for k, o in optimizers.items()} == dict(P=1, Q_enc=1, Q_gen=0, D=0)
+    assert no_grads(trainer)
+
+    before = [snapshot(m) for m in (Q, P, D)]
+    trainer.discriminator_phase(x, z_real)
+    assert [changed(m, b) for m, b in zip((Q, P, D), before)] == [False, False, True]
+    assert {k: steps_taken(o) for k, o in optimizers.items()} == dict(P=1, Q_enc=1, Q_gen=0, D=1)
+    assert no_grads(trainer)
+
+    before = [snapshot(m) for m in (Q, P, D)]
+    trainer.generator_phase(x)
+    assert [changed(m, b) for m, b in zip((Q, P, D), before)] == [True, False, False]
+    assert {k: steps_taken(o) for k, o in optimizers.items()} == dict(P=1, Q_enc=1, Q_gen=1, D=1)
+    # D's weights got no gradient at all in the generator phase (none computed, none to all-reduce)
+    assert no_grads(trainer)
+    assert all(p.requires_grad for p in D.parameters())
+
+
+def test_discriminator_phase_uses_eval_mode_codes(tmp_path, monkeypatch):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path)))
+    seen = {}
+    original = aae_dist.trainer.discriminator_loss
+
+    def spy(real_logits, fake_logits):
+        seen["encoder_training"] = trainer.model.encoder.training
+        seen["fake_requires_grad"] = fake_logits.requires_grad
+        return original(real_logits, fake_logits)
+
+    monkeypatch.setattr(aae_dist.trainer, "discriminator_loss", spy)
+    trainer.discriminator_phase(*batch(trainer))
+    assert seen == {"encoder_training": False, "fake_requires_grad": True}  # grad flows into D only
+    assert all(p.grad is None for p in trainer.model.encoder.parameters())
+
+
+def train(trainer, steps):
+    for step in range(steps):
+        trainer.train_step(*batch(trainer, step))
+
+
+def use_scaler(trainer, **kwargs):
+    """Simulate fp16 training on the CPU: give the accelerator a GradScaler, as Accelerate does on a GPU."""
+    trainer.accelerator.scaler = torch.amp.GradScaler("cpu", **kwargs)
+    return trainer.accelerator.scaler
+
+
+def test_loss_scaling_matches_unscaled_training(tmp_path):
+    """Each optimizer applies gradients unscaled with the scale they were scaled by, even as the scale grows
+    after every step (Accelerate's own optimizer wrapper would update the scale between optim_P and optim_Q_enc)."""
+    config = tiny_config(output_dir=str(tmp_path), dropout=0.0, disc_dropout=0.0)
+    reference = Trainer(config)
+    train(reference, 6)
+    scaled = Trainer(config)
+    scaler = use_scaler(scaled, init_scale=2.0**4, growth_interval=1)
+    train(scaled, 6)
+    assert scaler.get_scale() == 2.0**10  # grew after every one of the 6 steps
+    for a, b in zip(reference.model.parameters(), scaled.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("phase", ["reconstruction", "discriminator", "generator"])
+def test_overflow_skips_exactly_the_affected_phase(tmp_path, monkeypatch, phase):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path)))
+    scaler = use_scaler(trainer, init_scale=2.0**8)
+    train(trainer, 1)
+    loss_name = {"reconstruction": "reconstruction_loss", "discriminator": "discriminator_loss",
+                 "generator": "generator_loss"}[phase]
+    original = getattr(aae_dist.trainer, loss_name)
+    monkeypatch.setattr(aae_dist.trainer, loss_name, lambda *a: original(*a) * float("inf"))
+
+    owners = {"reconstruction": {"P", "Q_enc"}, "discriminator": {"D"}, "generator": {"Q_gen"}}[phase]
+    optimizers = dict(P=trainer.optim_P, Q_enc=trainer.optim_Q_enc, Q_gen=trainer.optim_Q_gen, D=trainer.optim_D)
+    before = {k: steps_taken(o) for k, o in optimizers.items()}
+    params_before = [snapshot(m) for m in (trainer.model.encoder, trainer.model.decoder, trainer.model.discriminator)]
+    train_step_metrics = trainer.train_step(*batch(trainer, 1))
+
+    after = {k: steps_taken(o) for k, o in optimizers.items()}
+    assert {k for k in optimizers if after[k] == before[k]} == owners  # only the overflowing phase skipped
+    assert scaler.get_scale() == 2.0**7  # backed off once
+    assert no_grads(trainer)
+    for module, b in zip((trainer.model.encoder, trainer.model.decoder, trainer.model.discriminator), params_before):
+        assert all(torch.isfinite(p).all() for p in module.parameters())
+    skipped_P = phase == "reconstruction"
+    assert changed(trainer.model.decoder, params_before[1]) != skipped_P
+    assert not torch.isfinite(train_step_metrics[{"reconstruction": "recon_loss", "discriminator": "d_loss",
+                                                  "generator": "g_loss"}[phase]])
+
+
+def test_fp16_on_cpu_is_refused(tmp_path):
+    from aae_dist import ConfigError
+
+    with pytest.raises(ConfigError, match="fp16 needs a GPU"):
+        Trainer(tiny_config(output_dir=str(tmp_path), mixed_precision="fp16", cpu=True))
+
+
+def test_bf16_step_is_finite(tmp_path):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), mixed_precision="bf16"))
+    metrics = trainer.train_step(*batch(trainer))
+    assert all(torch.isfinite(v) for v in metrics.values())
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # master weights stay fp32

@@ -1,0 +1,141 @@
+"""launch/train.py as users run it: accelerate launch / python, real MNIST, outputs, resume, W&B, bad flags."""
+
+import glob
+import json
+
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from conftest import ACCELERATE, DATA_ROOT, TINY, needs_mnist, run_script
+
+METRIC_KEYS = {"step", "epoch", "recon_loss", "d_loss", "g_loss", "d_real", "d_fake", "samples_per_s"}
+
+
+def records(run_dir):
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@needs_mnist
+def test_seed_recipe_learns_on_real_mnist(tmp_path):
+    """The lecture's networks and optimizers for 300 steps through `accelerate launch`: every output is written
+    and the reconstruction loss falls by at least a third."""
+    run = tmp_path / "run"
+    result = run_script("launch/train.py", "--steps", "300", "--data-root", DATA_ROOT, "--no-download",
+                        "--output-dir", run, "--log-every", "10", "--sample-every", "100",
+                        "--checkpoint-every", "150", launcher=(*ACCELERATE, "--num_processes", "1"),
+                        env={"ACCELERATE_USE_CPU": "1"})
+    assert "global batch 100" in result.stdout
+
+    config = json.loads((run / "config.json").read_text())
+    assert config["steps"] == 300 and config["hidden"] == 1000 and config["z_dim"] == 2
+    assert config["world_size"] == 1 and config["global_batch_size"] == 100
+
+    log = records(run)
+    assert [r["step"] for r in log] == list(range(10, 301, 10))
+    assert all(METRIC_KEYS <= r.keys() for r in log)
+    assert all(0 < r["d_real"] < 1 and 0 < r["d_fake"] < 1 and r["samples_per_s"] > 0 for r in log)
+    assert log[-1]["recon_loss"] <= log[0]["recon_loss"] * 2 / 3, (log[0], log[-1])
+
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_{s:06d}.png" for s in (100, 200, 300)]
+    assert Image.open(run / "samples" / "step_000300.png").size == (302, 302)  # 10 x 10 tiles of 28 + padding
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000150", "step_000300"]
+    assert {"optimizer.bin", "optimizer_1.bin", "optimizer_2.bin", "optimizer_3.bin", "random_states_0.pkl",
+            "trainer_state.json"} <= {p.name for p in (run / "checkpoints" / "step_000300").iterdir()}
+
+    from aae_dist import AAE
+    aae = AAE.from_pretrained(str(run))
+    weights = load_file(run / "model.safetensors")
+    assert weights["decoder.0.weight"].shape == (1000, 2)
+    images, z = aae.sample(16, torch.Generator().manual_seed(0))
+    assert images.shape == (16, 1, 28, 28) and 0 <= images.min() and images.max() <= 1
+
+
+@needs_mnist
+def test_resume_computes_what_the_uninterrupted_run_would(tmp_path):
+    common = [*TINY, "--log-every", "5", "--checkpoint-every", "10", "--sample-every", "20"]
+    run_script("launch/train.py", *common, "--steps", "20", "--output-dir", tmp_path / "whole")
+    run_script("launch/train.py", *common, "--steps", "10", "--output-dir", tmp_path / "split")
+    # resume takes the run's config.json (hidden 64 ...) and only overrides what is given: here --steps
+    result = run_script("launch/train.py", "--steps", "20", "--output-dir", tmp_path / "split", "--resume")
+    assert "resumed at step 10" in result.stdout
+
+    whole, split = (load_file(tmp_path / name / "model.safetensors") for name in ("whole", "split"))
+    assert whole.keys() == split.keys()
+    for key in whole:  # dropout on: equal only if RNG, data order, prior draws and optimizers all resumed
+        assert torch.equal(whole[key], split[key]), key
+    assert records(tmp_path / "whole") == [{**r, "samples_per_s": w["samples_per_s"]}
+                                           for r, w in zip(records(tmp_path / "split"), records(tmp_path / "whole"))]
+
+
+@needs_mnist
+def test_bf16_run(tmp_path):
+    run = tmp_path / "run"
+    run_script("launch/train.py", *TINY, "--steps", "60", "--log-every", "10", "--mixed-precision", "bf16",
+               "--output-dir", run)
+    assert json.loads((run / "config.json").read_text())["resolved_mixed_precision"] == "bf16"
+    log = records(run)
+    assert all(torch.isfinite(torch.tensor(r["recon_loss"])) for r in log)
+    assert log[-1]["recon_loss"] < log[0]["recon_loss"]
+
+
+@needs_mnist
+def test_wandb_offline_logs_metrics_images_and_config(tmp_path):
+    run = tmp_path / "run"
+    run_script("launch/train.py", *TINY, "--steps", "20", "--log-every", "10", "--sample-every", "10",
+               "--output-dir", run, "--wandb", "--wandb-project", "aae-test", env={"WANDB_MODE": "offline"})
+    (offline_run,) = glob.glob(str(run / "wandb" / "offline-run-*"))
+    (log_file,) = glob.glob(offline_run + "/run-*.wandb")
+    data = open(log_file, "rb").read()
+    for key in METRIC_KEYS - {"step"} | {"global_batch_size", "world_size", "aae-test"}:
+        assert key.encode() in data, key
+    assert len(glob.glob(offline_run + "/files/media/images/samples/lattice_*.png")) == 2
+    assert len(records(run)) == 2  # metrics.jsonl is written as well
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--batch-size", "0"], "--batch-size must be a positive integer, got 0"),
+    (["--z-dim", "-1"], "--z-dim must be a positive integer, got -1"),
+    (["--dataset", "cifar"], "invalid choice: 'cifar'"),
+    (["--lr-reg", "0"], "--lr-reg must be > 0"),
+    (["--steps", "ten"], "invalid int value: 'ten'"),
+    (["--resume"], "--resume: no checkpoint in"),
+    (["--mixed-precision", "fp16", "--cpu"], "fp16 needs a GPU"),
+])
+def test_bad_flags_give_one_clear_line(tmp_path, flags, message):
+    result = run_script("launch/train.py", "--data-root", DATA_ROOT, "--output-dir", tmp_path / "r", *flags,
+                        check=False)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_resume_without_output_dir():
+    result = run_script("launch/train.py", "--resume", check=False)
+    assert result.returncode == 2 and "--resume needs --output-dir" in result.stderr
+
+
+def test_missing_data_offline_names_root_and_fix(tmp_path):
+    result = run_script("launch/train.py", "--data-root", tmp_path / "nowhere", "--no-download",
+                        "--output-dir", tmp_path / "r", check=False)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert str(tmp_path / "nowhere") in line and "--no-download" in line
+
+
+def test_help_states_every_default():
+    out = run_script("launch/train.py", "--help", env={"COLUMNS": "200"}).stdout
+    for text in ["--steps", "(default: 5000)", "(default: 100)", "(default: 0.0001)", "(default: 5e-05)",
+                 "--wandb-project", "--mixed-precision", "--resume", "runs/<timestamp>"]:
+        assert text in out, text
+
+
+def test_readme_documents_every_flag():
+    from aae_dist.config import train_parser
+    from conftest import REPO
+
+    readme = (REPO / "README.md").read_text()
+    flags = [a.option_strings[-1] for a in train_parser()._actions if a.option_strings[-1] != "--help"]
+    assert flags and [f for f in flags if f not in readme] == []
