@@ -44,6 +44,7 @@ class TrainConfig:
     mixed_precision: str | None = field(default=None, metadata=dict(
         help="no|bf16|fp16; default: what `accelerate launch --mixed_precision` set, else no", choices=MIXED_PRECISION))
     cpu: bool = field(default=False, metadata=dict(help="train on the CPU even if a GPU is visible"))
+    compile: bool = field(default=False, metadata=dict(help="torch.compile Q, P and D (slow to start; see Performance)"))
     # outputs
     output_dir: str | None = field(default=None, metadata=dict(help="run directory (default: runs/<timestamp>)"))
     log_every: int = field(default=50, metadata=dict(help="steps between metrics.jsonl / W&B records"))

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 from torch import nn
 
@@ -21,10 +22,22 @@ def test_seed_architecture():
     assert shapes(aae.decoder) == [(2, 1000), (1000, 1000), (1000, 784)]
     assert shapes(aae.discriminator) == [(2, 500), (500, 500), (500, 1)]
     for net, p in [(aae.encoder, 0.25), (aae.decoder, 0.25), (aae.discriminator, 0.2)]:
-        kinds = [type(m) for m in net]
+        kinds = [next(k for k in (nn.Linear, nn.Dropout, nn.ReLU) if isinstance(m, k)) for m in net]
         # dropout then ReLU after both hidden layers (the lecture's P lacked its second ReLU), linear output
         assert kinds == [nn.Linear, nn.Dropout, nn.ReLU, nn.Linear, nn.Dropout, nn.ReLU, nn.Linear]
         assert all(d.p == p for d in layers(net, nn.Dropout))
+
+
+@pytest.mark.parametrize("p", [0.25, 0.2])
+def test_dropout_statistics(p):
+    from aae_dist.models import Dropout
+
+    torch.manual_seed(0)
+    x = torch.full((1000, 1000), 3.0)
+    y = Dropout(p).train()(x)
+    assert abs((y == 0).float().mean().item() - p) < 0.003
+    assert torch.allclose(y[y != 0], torch.tensor(3.0 / (1 - p)))
+    assert torch.equal(Dropout(p).eval()(x), x)
 
 
 def test_forward_shapes_and_logits():

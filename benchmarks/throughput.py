@@ -1,0 +1,302 @@
+"""Throughput of the AAE training step, per phase, against the lecture's loop and against the machine's limit.
+
+    python benchmarks/throughput.py --batch-sizes 100,1000 --precision no,bf16 --seed-baseline --json out.json
+    accelerate launch --multi_gpu --num_processes 2 benchmarks/throughput.py ...   # per-rank and aggregate
+
+It times the library's own Trainer methods (reconstruction phase; regularization phase = discriminator +
+generator; the full train_step including the batch gather) in samples/s per process, the device synchronised
+around each timed region, and reports the median and the interquartile range of the per-step times.
+--seed-baseline also times benchmarks/seed_baseline.py (the lecture's loop) on the same device, in fp32.
+
+The floor: the time of every matrix product of one step (forward and backward, at the step's own shapes and
+precision, each timed alone on this device) plus the bytes the four Adam updates move (7 fp32 accesses per
+parameter: read param, grad, both moments; write param, both moments) at the bandwidth of a large copy.
+floor_fraction = floor time / measured step time, i.e. the share of the machine's limit the step reaches.
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from accelerate.state import AcceleratorState
+from accelerate.utils import gather_object
+from torch import nn
+
+from aae_dist import TrainConfig, Trainer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from seed_baseline import SeedLoop  # noqa: E402
+
+DTYPES = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+ADAM_BYTES_PER_PARAM = 7 * 4
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--batch-sizes", default="100,1000", help="per-process batch sizes, comma-separated")
+    parser.add_argument("--precision", default="no", help="comma-separated subset of no,bf16,fp16")
+    parser.add_argument("--compile", nargs="?", const="off,on", default="off",
+                        help="torch.compile: off, on, or off,on (the bare flag)")
+    parser.add_argument("--steps", type=int, default=50, help="timed steps per configuration")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (compilation happens here)")
+    parser.add_argument("--seed-baseline", action="store_true", help="also time the lecture's loop (fp32)")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--data-root", default=os.environ.get("AAE_DATA_ROOT", "./data"))
+    parser.add_argument("--cpu", action="store_true", help="benchmark the CPU even if a GPU is visible")
+    parser.add_argument("--hidden", type=int, default=1000, help="units of Q's and P's hidden layers")
+    parser.add_argument("--disc-hidden", type=int, default=500, help="units of D's hidden layers")
+    parser.add_argument("--json", help="write one record per configuration here")
+    parser.add_argument("--scaling-baseline", metavar="JSON",
+                        help="--json of a 1-process run: adds scaling efficiency = aggregate / (N x one process)")
+    args = parser.parse_args(argv)
+    args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    args.precision = args.precision.split(",")
+    args.compile = [{"off": False, "on": True}[c] for c in args.compile.split(",")]
+    if not set(args.precision) <= set(DTYPES):
+        parser.error(f"--precision: choose from {', '.join(DTYPES)}")
+    return args
+
+
+# ------------------------------------------------------------------ timing
+def synchronize(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_steps(fetch, recon, reg, full, steps, warmup, device):
+    """Per-step seconds: recon and reg timed around each phase, full step in a loop of its own."""
+    for _ in range(warmup):
+        full()
+    recon_s, reg_s, step_s = [], [], []
+    for _ in range(steps):
+        batch = fetch()
+        synchronize(device)
+        t0 = time.perf_counter()
+        recon(batch)
+        synchronize(device)
+        t1 = time.perf_counter()
+        reg(batch)
+        synchronize(device)
+        recon_s.append(t1 - t0)
+        reg_s.append(time.perf_counter() - t1)
+    for _ in range(steps):
+        synchronize(device)
+        t0 = time.perf_counter()
+        full()
+        synchronize(device)
+        step_s.append(time.perf_counter() - t0)
+    return recon_s, reg_s, step_s
+
+
+def time_aae(args, batch_size, precision, compile):
+    AcceleratorState._reset_state()  # a new Accelerator per configuration (the process group stays)
+    trainer = Trainer(TrainConfig(data_root=args.data_root, no_download=True, batch_size=batch_size,
+                                  mixed_precision=precision, compile=compile, cpu=args.cpu, hidden=args.hidden,
+                                  disc_hidden=args.disc_hidden, output_dir=tempfile.mkdtemp(prefix="aae-bench-")))
+    counter = iter(range(10**9))
+    scaler = trainer.accelerator.scaler
+
+    def fetch():
+        step = next(counter)
+        return trainer.batches.batch(step), trainer.prior_batch(step)
+
+    def regularization(batch):
+        trainer.discriminator_phase(*batch)
+        trainer.generator_phase(batch[0])
+        if scaler is not None:  # as train_step does, once per step
+            scaler.update()
+
+    times = time_steps(fetch, lambda batch: trainer.reconstruction_phase(batch[0]), regularization,
+                       lambda: trainer.train_step(*fetch()), args.steps, args.warmup, trainer.accelerator.device)
+    return times, trainer.model, trainer.accelerator
+
+
+def time_seed(args, batch_size, device):
+    loop = SeedLoop(args.data_root, device, batch_size)
+    times = time_steps(loop.next_batch, loop.reconstruction_phase, loop.regularization_phase, loop.train_step,
+                       args.steps, args.warmup, device)
+    return times
+
+
+# ------------------------------------------------------------------ the machine's limit
+def linear_sizes(module):
+    return [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, nn.Linear)]
+
+
+def step_matmuls(model, batch):
+    """(kind, rows, in, out) of every matrix product in one AAE step (our three phases, forward and backward).
+
+    Backward of a Linear layer: a weight gradient, and an input gradient unless its input needs none (the
+    images, and D's input in the discriminator phase, where both codes come without gradient).
+    """
+    Q, P, D = (linear_sizes(m) for m in (model.encoder, model.decoder, model.discriminator))
+    fwd = lambda layers, rows: [("fwd", rows, i, o) for i, o in layers]
+    wgrad = lambda layers, rows: [("wgrad", rows, i, o) for i, o in layers]
+    igrad = lambda layers, rows: [("igrad", rows, i, o) for i, o in layers]
+    recon = fwd(Q + P, batch) + wgrad(Q + P, batch) + igrad(Q[1:] + P, batch)
+    disc = fwd(Q, batch) + fwd(D, 2 * batch) + wgrad(D, 2 * batch) + igrad(D[1:], 2 * batch)
+    gen = fwd(Q + D, batch) + igrad(D, batch) + wgrad(Q, batch) + igrad(Q[1:], batch)
+    return recon + disc + gen
+
+
+def time_matmul(kind, rows, n_in, n_out, dtype, device, reps=20):
+    x = torch.randn(rows, n_in, dtype=dtype, device=device)
+    w = torch.randn(n_out, n_in, dtype=dtype, device=device)
+    b = torch.randn(n_out, dtype=dtype, device=device)
+    g = torch.randn(rows, n_out, dtype=dtype, device=device)
+    run = {"fwd": lambda: torch.nn.functional.linear(x, w, b),  # as autograd computes each product
+           "igrad": lambda: g @ w, "wgrad": lambda: g.t() @ x}[kind]
+    for _ in range(3):
+        run()
+    samples = []
+    for _ in range(reps):
+        synchronize(device)
+        t0 = time.perf_counter()
+        run()
+        synchronize(device)
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+def copy_bandwidth(device, megabytes=256, reps=10):
+    src = torch.empty(megabytes * 2**20 // 4, device=device).normal_()
+    dst = torch.empty_like(src)
+    samples = []
+    for _ in range(reps):
+        synchronize(device)
+        t0 = time.perf_counter()
+        dst.copy_(src)
+        synchronize(device)
+        samples.append(time.perf_counter() - t0)
+    return 2 * src.numel() * 4 / statistics.median(samples)  # read + write
+
+
+def floor(model, batch, precision, device, bandwidth):
+    matmuls = step_matmuls(model, batch)
+    cache = {}
+    matmul_s = sum(cache.setdefault(m, time_matmul(*m, DTYPES[precision], device)) for m in matmuls)
+    flops = sum(2 * rows * n_in * n_out for _, rows, n_in, n_out in matmuls)
+    adam_params = sum(p.numel() for p in model.decoder.parameters()) + 2 * sum(
+        p.numel() for p in model.encoder.parameters()) + sum(p.numel() for p in model.discriminator.parameters())
+    adam_s = adam_params * ADAM_BYTES_PER_PARAM / bandwidth
+    return dict(floor_s=matmul_s + adam_s, matmul_s=matmul_s, adam_s=adam_s, flops=flops,
+                matmul_flops_per_s=flops / matmul_s)
+
+
+# ------------------------------------------------------------------ report
+def device_name(device):
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    with open("/proc/cpuinfo") as f:
+        names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    return names[0] if names else platform.processor()
+
+
+def summarize(seconds, batch_size):
+    p25, median, p75 = statistics.quantiles(seconds, n=4)
+    return dict(samples_per_s=batch_size / median, ms_median=median * 1e3, ms_p25=p25 * 1e3, ms_p75=p75 * 1e3)
+
+
+def record(impl, times, batch_size, precision, compile, accelerator, limit):
+    """One configuration's record on the main process: each rank's samples/s and their sum (aggregate)."""
+    per_rank = gather_object([[summarize(t, batch_size) for t in times]])
+    if not accelerator.is_main_process:
+        return None
+    device = accelerator.device
+    rec = dict(impl=impl, device=device.type, device_name=device_name(device), torch_version=torch.__version__,
+               threads=torch.get_num_threads(), world_size=accelerator.num_processes, batch_size=batch_size,
+               precision=precision, compile=compile)
+    for i, phase in enumerate(("recon", "reg", "step")):
+        rec[f"{phase}_samples_per_s"] = sum(rank[i]["samples_per_s"] for rank in per_rank)
+        rec[f"{phase}_ms_median"] = per_rank[0][i]["ms_median"]
+        rec[f"{phase}_ms_iqr"] = [per_rank[0][i]["ms_p25"], per_rank[0][i]["ms_p75"]]
+        rec[f"{phase}_samples_per_s_per_rank"] = [rank[i]["samples_per_s"] for rank in per_rank]
+    step_s = rec["step_ms_median"] / 1e3
+    rec.update(floor_fraction=limit["floor_s"] / step_s, achieved_flops_per_s=limit["flops"] / step_s,
+               floor_samples_per_s=batch_size / limit["floor_s"], floor_ms=limit["floor_s"] * 1e3,
+               matmul_flops_per_s=limit["matmul_flops_per_s"], copy_bytes_per_s=limit["copy_bytes_per_s"])
+    return rec
+
+
+def config_key(r):
+    return r["impl"], r["batch_size"], r["precision"], r["compile"], r["threads"]
+
+
+def markdown(records):
+    head = ("| impl | batch | precision | compile | world | recon samples/s | reg samples/s | step samples/s "
+            "| step ms (IQR) | GFLOP/s | floor samples/s | floor fraction | ours/seed recon, reg, step |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    seeds = {r["batch_size"]: r for r in records if r["impl"] == "seed"}
+    for r in records:
+        seed = seeds.get(r["batch_size"]) if r["impl"] == "aae_dist" else None
+        ratios = ", ".join(f"{r[f'{p}_samples_per_s'] / seed[f'{p}_samples_per_s']:.2f}x"
+                           for p in ("recon", "reg", "step")) if seed else ""
+        low, high = r["step_ms_iqr"]
+        lines.append(
+            f"| {r['impl']} | {r['batch_size']} | {r['precision']} | {'on' if r['compile'] else 'off'} "
+            f"| {r['world_size']} | {r['recon_samples_per_s']:.0f} | {r['reg_samples_per_s']:.0f} "
+            f"| {r['step_samples_per_s']:.0f} | {r['step_ms_median']:.1f} ({low:.1f}-{high:.1f}) "
+            f"| {r['achieved_flops_per_s'] / 1e9:.0f} | {r['floor_samples_per_s']:.0f} | {r['floor_fraction']:.2f} "
+            f"| {ratios} |")
+    efficiencies = [f"{r['impl']} batch {r['batch_size']} {r['precision']}: {r['scaling_efficiency']:.2f}"
+                    for r in records if "scaling_efficiency" in r]
+    if efficiencies:
+        lines.append(f"\nscaling efficiency (aggregate / (N x one process)): {'; '.join(efficiencies)}")
+    return "\n".join(lines)
+
+
+def main():
+    args = parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    records, limits = [], {}
+
+    def limit(batch_size, precision, model, device):
+        """The floor of one step, measured once per shape and precision, on every rank at once (so under the
+        run's own contention)."""
+        if (batch_size, precision) not in limits:
+            bandwidth = copy_bandwidth(device)
+            limits[batch_size, precision] = {**floor(model, batch_size, precision, device, bandwidth),
+                                             "copy_bytes_per_s": bandwidth}
+        return limits[batch_size, precision]
+
+    for batch_size in args.batch_sizes:
+        for precision in args.precision:
+            for compile in args.compile:
+                times, model, accelerator = time_aae(args, batch_size, precision, compile)
+                records.append(record("aae_dist", times, batch_size, precision, compile, accelerator,
+                                      limit(batch_size, precision, model, accelerator.device)))
+        if args.seed_baseline:
+            times = time_seed(args, batch_size, accelerator.device)
+            records.append(record("seed", times, batch_size, "no", False, accelerator,
+                                  limit(batch_size, "no", model, accelerator.device)))
+    if not accelerator.is_main_process:
+        return
+    first = next(iter(limits.values()))
+    print(f"\n{records[0]['device_name']} ({records[0]['device']}), torch {torch.__version__}, "
+          f"{records[0]['threads']} threads, {records[0]['world_size']} process(es); {time.strftime('%Y-%m-%d')}; "
+          f"matmul {first['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s at the step's shapes, "
+          f"copy {first['copy_bytes_per_s'] / 1e9:.1f} GB/s\n")
+    if args.scaling_baseline:
+        with open(args.scaling_baseline) as f:
+            single = {config_key(r): r for r in json.load(f)}
+        for r in records:
+            if config_key(r) in single:
+                r["scaling_efficiency"] = r["step_samples_per_s"] / (
+                    r["world_size"] * single[config_key(r)]["step_samples_per_s"])
+    print(markdown(records))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(records, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
