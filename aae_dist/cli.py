@@ -3,7 +3,23 @@
 import os
 import sys
 
+import torch
+
 from .errors import AAEError
+
+
+def pick_device(name):
+    """--device of the scripts after training: auto (a GPU if one is visible, else the CPU) or a torch device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise AAEError(f"--device {name}: {error}") from error
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise AAEError(f"--device {name}: no such GPU is visible (CUDA_VISIBLE_DEVICES="
+                       f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); use --device cpu")
+    return device
 
 
 def run(main):

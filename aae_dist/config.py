@@ -11,8 +11,17 @@ import os
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .priors import PRIORS, TWO_D_PRIORS
 
 DATASETS = ("mnist", "fashion-mnist")
+# Recipes: values that replace the dataclass defaults. "paper" is the likelihood model of Makhzani et al. 2015
+# (appendix A.1: 784-1000-1000-8 encoder, its mirror as decoder, a 1000-1000 discriminator, N(0, 5^2 I) prior,
+# batch 100). What the paper leaves open is the lecture's choice here (Adam, its learning rates, BCE
+# reconstruction), except dropout, which the paper's networks do not have.
+PRESETS = {
+    "seed": {},
+    "paper": dict(z_dim=8, hidden=1000, disc_hidden=1000, prior_std=5.0, dropout=0.0, disc_dropout=0.0),
+}
 MIXED_PRECISION = ("no", "bf16", "fp16")
 
 
@@ -22,6 +31,9 @@ def _default_data_root():
 
 @dataclass
 class TrainConfig:
+    preset: str = field(default="seed", metadata=dict(
+        help="recipe whose values replace the defaults (flags given still win): seed = the lecture's, paper = the "
+             "AAE paper's likelihood model (z 8, D 1000-1000, prior std 5, no dropout)", choices=tuple(PRESETS)))
     # data
     data_root: str = field(default_factory=_default_data_root,
                            metadata=dict(help="dataset folder in torchvision's layout; $AAE_DATA_ROOT sets the default"))
@@ -36,7 +48,15 @@ class TrainConfig:
     disc_hidden: int = field(default=500, metadata=dict(help="units in each of the two hidden layers of D"))
     dropout: float = field(default=0.25, metadata=dict(help="dropout after the hidden layers of Q and P"))
     disc_dropout: float = field(default=0.2, metadata=dict(help="dropout after the hidden layers of D"))
+    prior: str = field(default="gaussian", metadata=dict(help="prior p(z); mixture and swiss-roll are 2-D",
+                                                         choices=tuple(PRIORS)))
     prior_std: float = field(default=1.0, metadata=dict(help="standard deviation of the Gaussian prior N(0, std^2 I)"))
+    mixture_components: int = field(default=10, metadata=dict(help="mixture prior: number of Gaussians"))
+    mixture_radius: float = field(default=1.4, metadata=dict(help="mixture prior: distance of each mean from 0"))
+    mixture_radial_std: float = field(default=0.5, metadata=dict(help="mixture prior: std along the radius"))
+    mixture_tangential_std: float = field(default=0.05, metadata=dict(help="mixture prior: std across the radius"))
+    swiss_roll_radius: float = field(default=3.0, metadata=dict(help="swiss-roll prior: outer radius"))
+    swiss_roll_turns: float = field(default=2.0, metadata=dict(help="swiss-roll prior: turns of the spiral"))
     # optimisation
     lr_recon: float = field(default=1e-4, metadata=dict(help="Adam lr of the reconstruction phase (optim_P, optim_Q_enc)"))
     lr_reg: float = field(default=5e-5, metadata=dict(help="Adam lr of the regularization phase (optim_D, optim_Q_gen)"))
@@ -72,6 +92,16 @@ class TrainConfig:
         for name in ("dropout", "disc_dropout"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{flag(name)} must be in [0, 1), got {getattr(self, name)!r}")
+        for name in ("mixture_components", "mixture_radius", "mixture_radial_std", "mixture_tangential_std",
+                     "swiss_roll_radius", "swiss_roll_turns"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
+        if self.prior not in PRIORS:
+            raise ConfigError(f"unknown --prior {self.prior!r}; choose one of {', '.join(PRIORS)}")
+        if self.prior in TWO_D_PRIORS and self.z_dim != 2:
+            raise ConfigError(f"--prior {self.prior} is 2-D: use --z-dim 2 (got {self.z_dim})")
+        if self.preset not in PRESETS:
+            raise ConfigError(f"unknown --preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
         if self.dataset not in DATASETS:
             raise ConfigError(f"unknown --dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         if self.mixed_precision not in (None, *MIXED_PRECISION):
@@ -79,6 +109,16 @@ class TrainConfig:
                               f"choose one of {', '.join(MIXED_PRECISION)}")
         if self.resume and self.output_dir is None:
             raise ConfigError("--resume needs --output-dir naming the run to continue")
+
+
+    def prior_config(self):
+        """The prior's description for models.ModelConfig (and model_config.json)."""
+        if self.prior == "mixture":
+            return dict(name="mixture", components=self.mixture_components, radius=self.mixture_radius,
+                        radial_std=self.mixture_radial_std, tangential_std=self.mixture_tangential_std)
+        if self.prior == "swiss-roll":
+            return dict(name="swiss-roll", radius=self.swiss_roll_radius, turns=self.swiss_roll_turns)
+        return dict(name="gaussian", std=self.prior_std)
 
 
 def flag(name):
@@ -128,6 +168,11 @@ def load_train_config(flags, saved_config_name="config.json"):
                 saved = json.load(f)
             names = {f.name for f in dataclasses.fields(TrainConfig)}
             flags = {**{k: v for k, v in saved.items() if k in names}, **flags}
+    preset = flags.get("preset", "seed")
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown --preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    if not flags.get("resume"):  # a resumed run's config.json already holds its preset's values
+        flags = {**PRESETS[preset], **flags}
     try:
         return TrainConfig(**flags)
     except TypeError as error:  # e.g. a value of the wrong type in a hand-edited config.json

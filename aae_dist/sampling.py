@@ -29,3 +29,28 @@ def save_grid(images, path, nrow=10):
     save_image(grid, path + ".tmp.png")
     os.replace(path + ".tmp.png", path)
     return grid
+
+
+def manifold_codes(prior, k, generator=None, reference_samples=100_000):
+    """A k x k sweep over a 2-D prior's quantiles (the AAE paper's manifold figures), as (k * k, 2) codes.
+
+    Row r, column c holds the (c + 0.5) / k quantile of the first coordinate and the 1 - (r + 0.5) / k quantile of
+    the second (so up is up), each estimated from prior samples: exact for any prior, not just the Gaussian.
+    """
+    if prior.dim != 2:
+        raise ValueError(f"a manifold sweep needs a 2-D latent, this one has {prior.dim}")
+    reference = prior.sample(reference_samples, generator, device="cpu" if generator is None else None).float()
+    levels = (torch.arange(k, dtype=torch.float32, device=reference.device) + 0.5) / k
+    x = torch.quantile(reference[:, 0], levels)
+    y = torch.quantile(reference[:, 1], 1 - levels)
+    rows, cols = torch.meshgrid(y, x, indexing="ij")
+    return torch.stack([cols.flatten(), rows.flatten()], dim=1)
+
+
+def generate(aae, n, batch_size=1000, generator=None):
+    """n images (n, 1, 28, 28) in [0, 1] decoded from prior samples; returns (images, z) on the CPU.
+
+    All n codes are drawn at once, so the samples depend on the seed and not on the batch size.
+    """
+    z = aae.prior.sample(n, generator, device=aae.device)
+    return torch.cat([aae.decode(batch).cpu() for batch in z.split(batch_size)]), z.cpu()

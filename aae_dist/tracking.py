@@ -9,8 +9,6 @@ import os
 import sys
 import uuid
 
-import numpy as np
-from einops import rearrange
 
 METRICS_NAME = "metrics.jsonl"
 WANDB_ID_NAME = "wandb_run_id.txt"
@@ -62,12 +60,39 @@ class Tracker:
         if self.wandb:
             self.accelerator.log(metrics, step=step)
 
-    def log_image(self, key, grid, step):
-        """A (3, H, W) image tensor in [0, 1] (e.g. torchvision's make_grid output) as a W&B image."""
+    def log_image(self, key, path, step):
+        """An image file (e.g. a PNG the run wrote) as a W&B image."""
         if self.wandb and self.accelerator.is_main_process:
-            image = (rearrange(grid.clamp(0, 1), "c h w -> h w c").cpu().numpy() * 255).astype(np.uint8)
-            self.accelerator.get_tracker("wandb").log_images({key: [image]}, step=step)
+            self.accelerator.get_tracker("wandb").log_images({key: [path]}, step=step)
 
     def finish(self):
         if self.wandb:
             self.accelerator.end_training()
+
+
+def log_to_finished_run(run_dir, summary=None, images=None):
+    """Add numbers (to the summary) and image files to the W&B run of a run directory that trained with --wandb.
+
+    For scripts that come after training (evaluate.py, plot.py). Returns whether anything was logged; a W&B
+    failure is a warning, never an error.
+    """
+    with open(os.path.join(run_dir, "config.json")) as f:
+        config = json.load(f)
+    id_path = os.path.join(run_dir, WANDB_ID_NAME)
+    if not (config.get("wandb") and os.path.exists(id_path)):
+        return False
+    try:
+        import wandb
+
+        with open(id_path) as f:
+            run = wandb.init(project=config["wandb_project"], entity=config["wandb_entity"], id=f.read().strip(),
+                             resume="allow", dir=run_dir)
+        if images:
+            run.log({key: wandb.Image(path) for key, path in images.items()})
+        if summary:
+            run.summary.update(summary)
+        run.finish()
+    except Exception as error:
+        print(f"aae_dist: warning: could not log to W&B ({type(error).__name__}: {error})", file=sys.stderr)
+        return False
+    return True

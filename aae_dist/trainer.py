@@ -27,6 +27,7 @@ from .data import ShardedBatches, load_dataset
 from .errors import AAEError, ConfigError
 from .losses import discriminator_loss, generator_loss, reconstruction_loss
 from .models import AAE, ModelConfig
+from .plots import make_pictures
 from .sampling import latent_lattice, save_grid
 from .tracking import Tracker
 
@@ -59,7 +60,7 @@ class Trainer:
         set_seed(config.seed)
         self.model = AAE(ModelConfig(z_dim=config.z_dim, hidden=config.hidden, disc_hidden=config.disc_hidden,
                                      dropout=config.dropout, disc_dropout=config.disc_dropout,
-                                     prior={"name": "gaussian", "std": config.prior_std}))
+                                     prior=config.prior_config()))
         Q, P, D = self.model.encoder, self.model.decoder, self.model.discriminator
         if config.compile:  # in place, so that DDP-wrapped and plain calls both run the compiled code
             for module in (Q, P, D):
@@ -224,6 +225,9 @@ class Trainer:
         progress.close()
         if accelerator.is_main_process:
             self.model.save_pretrained(self.output_dir)
+            pictures = make_pictures(self.output_dir, config.dataset, config.data_root, device=accelerator.device)
+            for name, path in pictures.items():
+                self.tracker.log_image(f"pictures/{name}", path, self.step)
         accelerator.wait_for_everyone()
         self.tracker.finish()
         accelerator.print(f"aae_dist: done; weights in {os.path.join(self.output_dir, 'model.safetensors')}")
@@ -236,8 +240,9 @@ class Trainer:
         self.model.decoder.eval()
         images = self.model.decode(self.lattice)
         self.model.decoder.train()
-        grid = save_grid(images, os.path.join(self.output_dir, "samples", f"step_{self.step:06d}.png"))
-        self.tracker.log_image("samples/lattice", grid, self.step)
+        path = os.path.join(self.output_dir, "samples", f"step_{self.step:06d}.png")
+        save_grid(images, path)
+        self.tracker.log_image("samples/lattice", path, self.step)
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self):

@@ -5,7 +5,9 @@
 
 It times the library's own Trainer methods (reconstruction phase; regularization phase = discriminator +
 generator; the full train_step including the batch gather) in samples/s per process, the device synchronised
-around each timed region, and reports the median and the interquartile range of the per-step times.
+around each timed region, and reports the median and the interquartile range of the per-step times. All
+configurations are built first and then timed round-robin (--rounds x --steps steps each, the floor measured in
+every round too), so that the drift of a noisy machine hits them alike and their ratios hold.
 --seed-baseline also times benchmarks/seed_baseline.py (the lecture's loop) on the same device, in fp32.
 
 The floor: the time of every matrix product of one step (forward and backward, at the step's own shapes and
@@ -45,13 +47,15 @@ def parse_args(argv=None):
     parser.add_argument("--precision", default="no", help="comma-separated subset of no,bf16,fp16")
     parser.add_argument("--compile", nargs="?", const="off,on", default="off",
                         help="torch.compile: off, on, or off,on (the bare flag)")
-    parser.add_argument("--steps", type=int, default=50, help="timed steps per configuration")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over all configurations (interleaved)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (compilation happens here)")
     parser.add_argument("--seed-baseline", action="store_true", help="also time the lecture's loop (fp32)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--data-root", default=os.environ.get("AAE_DATA_ROOT", "./data"))
     parser.add_argument("--cpu", action="store_true", help="benchmark the CPU even if a GPU is visible")
-    parser.add_argument("--hidden", type=int, default=1000, help="units of Q's and P's hidden layers")
+    parser.add_argument("--hidden", type=int, default=1000,
+                        help="units of Q's and P's hidden layers (the seed loop keeps the lecture's 1000: compare at the default)")
     parser.add_argument("--disc-hidden", type=int, default=500, help="units of D's hidden layers")
     parser.add_argument("--json", help="write one record per configuration here")
     parser.add_argument("--scaling-baseline", metavar="JSON",
@@ -71,10 +75,8 @@ def synchronize(device):
         torch.cuda.synchronize(device)
 
 
-def time_steps(fetch, recon, reg, full, steps, warmup, device):
-    """Per-step seconds: recon and reg timed around each phase, full step in a loop of its own."""
-    for _ in range(warmup):
-        full()
+def time_steps(fetch, recon, reg, full, steps, device):
+    """Per-step seconds: recon and reg timed around each phase, the full step in a loop of its own."""
     recon_s, reg_s, step_s = [], [], []
     for _ in range(steps):
         batch = fetch()
@@ -96,7 +98,25 @@ def time_steps(fetch, recon, reg, full, steps, warmup, device):
     return recon_s, reg_s, step_s
 
 
-def time_aae(args, batch_size, precision, compile):
+class Configuration:
+    """One implementation at one batch size, precision and compile setting, and its per-step times so far."""
+
+    def __init__(self, impl, batch_size, precision, compile, device, fetch, recon, reg, full):
+        self.impl, self.batch_size, self.precision, self.compile = impl, batch_size, precision, compile
+        self.device, self.fetch, self.recon, self.reg, self.full = device, fetch, recon, reg, full
+        self.times = ([], [], [])
+
+    def warm_up(self, steps):
+        for _ in range(steps):
+            self.full()
+
+    def time(self, steps):
+        for total, new in zip(self.times, time_steps(self.fetch, self.recon, self.reg, self.full, steps,
+                                                     self.device)):
+            total.extend(new)
+
+
+def aae_configuration(args, batch_size, precision, compile):
     AcceleratorState._reset_state()  # a new Accelerator per configuration (the process group stays)
     trainer = Trainer(TrainConfig(data_root=args.data_root, no_download=True, batch_size=batch_size,
                                   mixed_precision=precision, compile=compile, cpu=args.cpu, hidden=args.hidden,
@@ -114,16 +134,16 @@ def time_aae(args, batch_size, precision, compile):
         if scaler is not None:  # as train_step does, once per step
             scaler.update()
 
-    times = time_steps(fetch, lambda batch: trainer.reconstruction_phase(batch[0]), regularization,
-                       lambda: trainer.train_step(*fetch()), args.steps, args.warmup, trainer.accelerator.device)
-    return times, trainer.model, trainer.accelerator
+    configuration = Configuration("aae_dist", batch_size, precision, compile, trainer.accelerator.device, fetch,
+                                  lambda batch: trainer.reconstruction_phase(batch[0]), regularization,
+                                  lambda: trainer.train_step(*fetch()))
+    return configuration, trainer
 
 
-def time_seed(args, batch_size, device):
+def seed_configuration(args, batch_size, device):
     loop = SeedLoop(args.data_root, device, batch_size)
-    times = time_steps(loop.next_batch, loop.reconstruction_phase, loop.regularization_phase, loop.train_step,
-                       args.steps, args.warmup, device)
-    return times
+    return Configuration("seed", batch_size, "no", False, device, loop.next_batch, loop.reconstruction_phase,
+                         loop.regularization_phase, loop.train_step)
 
 
 # ------------------------------------------------------------------ the machine's limit
@@ -257,30 +277,37 @@ def main():
     args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    records, limits = [], {}
+    # Every configuration stays alive for the round-robin; compiled ones share Sequential.forward's code cache.
+    torch._dynamo.config.recompile_limit = torch._dynamo.config.accumulated_recompile_limit = 1000
 
-    def limit(batch_size, precision, model, device):
-        """The floor of one step, measured once per shape and precision, on every rank at once (so under the
-        run's own contention)."""
-        if (batch_size, precision) not in limits:
-            bandwidth = copy_bandwidth(device)
-            limits[batch_size, precision] = {**floor(model, batch_size, precision, device, bandwidth),
-                                             "copy_bytes_per_s": bandwidth}
-        return limits[batch_size, precision]
-
+    configurations, floors = [], {}
     for batch_size in args.batch_sizes:
         for precision in args.precision:
             for compile in args.compile:
-                times, model, accelerator = time_aae(args, batch_size, precision, compile)
-                records.append(record("aae_dist", times, batch_size, precision, compile, accelerator,
-                                      limit(batch_size, precision, model, accelerator.device)))
+                configuration, trainer = aae_configuration(args, batch_size, precision, compile)
+                configurations.append(configuration)
+                floors.setdefault((batch_size, precision), [])
+        floors.setdefault((batch_size, "no"), [])
         if args.seed_baseline:
-            times = time_seed(args, batch_size, accelerator.device)
-            records.append(record("seed", times, batch_size, "no", False, accelerator,
-                                  limit(batch_size, "no", model, accelerator.device)))
+            configurations.append(seed_configuration(args, batch_size, trainer.accelerator.device))
+    accelerator, model = trainer.accelerator, trainer.model
+    for configuration in configurations:  # compilation happens here
+        configuration.warm_up(args.warmup)
+    # Rounds: each configuration and each floor measurement in turn, so that a noisy machine's drift hits all.
+    for _ in range(args.rounds):
+        for configuration in configurations:
+            configuration.time(args.steps)
+        for (batch_size, precision), measurements in floors.items():
+            bandwidth = copy_bandwidth(accelerator.device)
+            measurements.append({**floor(model, batch_size, precision, accelerator.device, bandwidth),
+                                 "copy_bytes_per_s": bandwidth})
+    limits = {key: {name: statistics.median(m[name] for m in measurements) for name in measurements[0]}
+              for key, measurements in floors.items()}
+    records = [record(c.impl, c.times, c.batch_size, c.precision, c.compile, accelerator,
+                      limits[c.batch_size, c.precision]) for c in configurations]
     if not accelerator.is_main_process:
         return
-    first = next(iter(limits.values()))
+    first = limits[args.batch_sizes[0], "no"]
     print(f"\n{records[0]['device_name']} ({records[0]['device']}), torch {torch.__version__}, "
           f"{records[0]['threads']} threads, {records[0]['world_size']} process(es); {time.strftime('%Y-%m-%d')}; "
           f"matmul {first['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s at the step's shapes, "

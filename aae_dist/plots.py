@@ -1,0 +1,63 @@
+"""The pictures of a run: loss curves, the encoded test set against the prior, and the manifold sweep."""
+
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from .data import load_dataset, to_model_input  # noqa: E402
+from .models import AAE  # noqa: E402
+from .sampling import manifold_codes, save_grid  # noqa: E402
+from .tracking import METRICS_NAME  # noqa: E402
+
+
+def plot_losses(run_dir, path):
+    with open(os.path.join(run_dir, METRICS_NAME)) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    steps = [r["step"] for r in records]
+    fig, (recon, adversarial) = plt.subplots(1, 2, figsize=(11, 4))
+    recon.plot(steps, [r["recon_loss"] for r in records])
+    recon.set(title="reconstruction", xlabel="step", ylabel="BCE per pixel")
+    for key, label in [("d_loss", "D loss"), ("g_loss", "G loss"), ("d_real", "D(prior)"), ("d_fake", "D(Q(x))")]:
+        adversarial.plot(steps, [r[key] for r in records], label=label)
+    adversarial.set(title="regularization", xlabel="step")
+    adversarial.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_latent_scatter(codes, labels, prior_samples, path):
+    """Codes of the test set coloured by digit, over prior samples in grey (first two latent dimensions)."""
+    fig, ax = plt.subplots(figsize=(7, 7))
+    ax.scatter(*prior_samples[:, :2].T, s=2, c="lightgrey", label="prior samples")
+    points = ax.scatter(*codes[:, :2].T, s=2, c=labels, cmap="tab10", vmin=-0.5, vmax=9.5)
+    fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
+    ax.set(title="encoded test set q(z) against the prior p(z)", xlabel="z[0]", ylabel="z[1]", aspect="equal")
+    ax.legend(loc="upper right", markerscale=4)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+@torch.no_grad()
+def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, seed=0):
+    """Write losses.png, latent_scatter.png and (2-D latents) manifold.png into run_dir; returns their paths."""
+    aae = AAE.from_pretrained(run_dir, device=device)
+    generator = torch.Generator(device).manual_seed(seed)
+    paths = {"losses": os.path.join(run_dir, "losses.png")}
+    plot_losses(run_dir, paths["losses"])
+
+    images, labels = load_dataset(dataset, data_root, train=False, download=False)
+    codes = torch.cat([aae.encoder(x) for x in to_model_input(images).to(device).split(1000)]).float().cpu()
+    paths["latent_scatter"] = os.path.join(run_dir, "latent_scatter.png")
+    plot_latent_scatter(codes, labels, aae.prior.sample(len(codes), generator).cpu(), paths["latent_scatter"])
+
+    if aae.prior.dim == 2:
+        paths["manifold"] = os.path.join(run_dir, "manifold.png")
+        save_grid(aae.decode(manifold_codes(aae.prior, manifold_size, generator)), paths["manifold"],
+                  nrow=manifold_size)
+    return paths

@@ -1,0 +1,189 @@
+"""Priors, generation, the evaluation metrics against hand computation, and the generate/evaluate/plot CLIs."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from aae_dist import AAE
+from aae_dist.metrics import frechet_distance, label_entropy, mmd, parzen_evaluation, parzen_log_likelihood
+from aae_dist.priors import GaussianPrior, MixturePrior, SwissRollPrior, build_prior
+
+from conftest import DATA_ROOT, TINY, needs_mnist, run_script
+
+
+# ------------------------------------------------------------------ priors
+def test_mixture_prior_statistics():
+    prior = MixturePrior(components=10, radius=1.4, radial_std=0.5, tangential_std=0.05)
+    z = prior.sample(200_000, torch.Generator().manual_seed(0))
+    angle = torch.atan2(z[:, 1], z[:, 0])
+    component = torch.round(angle / (2 * math.pi / 10)).remainder(10).long()
+    assert torch.allclose(torch.bincount(component) / len(z), torch.full((10,), 0.1), atol=0.005)
+    # along the radius: N(1.4, 0.5); across it: N(0, 0.05)
+    r = z.norm(dim=1)
+    assert abs(r.mean() - 1.4) < 0.01 and abs(r.std() - 0.5) < 0.01
+    across = r * torch.sin(angle - component * 2 * math.pi / 10)
+    assert abs(across[r > 0.7].std() - 0.05) < 0.003
+
+
+def test_swiss_roll_prior_statistics():
+    z = SwissRollPrior(radius=3.0, turns=2.0).sample(100_000, torch.Generator().manual_seed(0))
+    r = z.norm(dim=1)
+    assert r.max() <= 3.0 + 1e-5 and abs(r.mean() - 2.0) < 0.02  # r = 3 sqrt(u): E r = 2
+    # every point lies on the spiral: angle = 2 pi turns r / radius (mod 2 pi)
+    gap = torch.remainder(torch.atan2(z[:, 1], z[:, 0]) - 4 * math.pi * r / 3.0, 2 * math.pi)
+    assert torch.minimum(gap, 2 * math.pi - gap).max() < 1e-3
+
+
+def test_priors_round_trip_their_config():
+    for prior in (GaussianPrior(3, std=2.0), MixturePrior(components=4), SwissRollPrior(turns=1.5)):
+        rebuilt = build_prior(prior.config())
+        assert type(rebuilt) is type(prior) and rebuilt.config() == prior.config()
+
+
+# ------------------------------------------------------------------ metrics against hand computation
+def test_parzen_matches_hand_computation():
+    x, samples, sigma = torch.tensor([[0.0, 0.0]]), torch.tensor([[0.0, 0.0], [1.0, 2.0]]), 0.5
+    normal = lambda d2: math.exp(-d2 / (2 * sigma**2)) / (2 * math.pi * sigma**2)  # 2-D isotropic density
+    hand = math.log(0.5 * (normal(0.0) + normal(5.0)))
+    assert parzen_log_likelihood(x, samples, [sigma])[0, 0].item() == pytest.approx(hand, abs=1e-9)
+
+
+def test_parzen_protocol_picks_sigma_on_validation():
+    generator = torch.Generator().manual_seed(0)
+    samples = torch.randn(500, 3, generator=generator) * 0.3
+    validation, test = (torch.randn(200, 3, generator=generator) * 0.3 for _ in range(2))
+    result = parzen_evaluation(samples, validation, test, sigmas=[0.01, 0.1, 0.2, 1.0])
+    scores = result["parzen_validation_ll"]
+    assert result["parzen_sigma"] == float(max(scores, key=scores.get))
+    ll = parzen_log_likelihood(test, samples, [result["parzen_sigma"]])[0]
+    assert result["parzen_ll"] == pytest.approx(ll.mean().item())
+    assert result["parzen_ll_stderr"] == pytest.approx(ll.std().item() / math.sqrt(200))
+
+
+def test_frechet_distance_matches_closed_form():
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(200_000, 2, generator=generator) * torch.tensor([1.0, 2.0])
+    b = torch.randn(200_000, 2, generator=generator) * torch.tensor([3.0, 1.0]) + torch.tensor([1.0, 0.0])
+    # diagonal covariances: |dmu|^2 + sum (s_a - s_b)^2 = 1 + (1 - 3)^2 + (2 - 1)^2 = 6
+    assert frechet_distance(a, b) == pytest.approx(6.0, rel=0.02)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_mmd_and_label_entropy():
+    generator = torch.Generator().manual_seed(0)
+    same = mmd(torch.randn(1000, 2, generator=generator), torch.randn(1000, 2, generator=generator))[0]
+    shifted = mmd(torch.randn(1000, 2, generator=generator), torch.randn(1000, 2, generator=generator) + 1)[0]
+    assert abs(same) < 0.01 < shifted
+    assert label_entropy(torch.arange(10).repeat(5)) == pytest.approx(math.log(10))
+    assert label_entropy(torch.zeros(50, dtype=torch.long)) == 0
+
+
+# ------------------------------------------------------------------ a tiny trained run and the CLIs
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("tiny") / "run"
+    run_script("launch/train.py", *TINY, "--steps", "30", "--log-every", "10", "--output-dir", run)
+    return run
+
+
+@needs_mnist
+def test_generation_shapes_ranges_and_determinism(tiny_run, tmp_path):
+    out = lambda name: tmp_path / name
+    run_script("launch/generate.py", "--checkpoint", tiny_run, "--num-samples", "50", "--batch-size", "16",
+               "--out", out("a.npz"), "--seed", "1")
+    run_script("launch/generate.py", "--checkpoint", tiny_run, "--num-samples", "50", "--out", out("b.npz"),
+               "--seed", "1")
+    run_script("launch/generate.py", "--checkpoint", tiny_run, "--num-samples", "50", "--out", out("b2.npz"),
+               "--seed", "1")
+    run_script("launch/generate.py", "--checkpoint", tiny_run, "--num-samples", "50", "--out", out("c.pt"),
+               "--seed", "2")
+    a, b, b2 = np.load(out("a.npz")), np.load(out("b.npz")), np.load(out("b2.npz"))
+    c = torch.load(out("c.pt"), weights_only=True)
+    assert a["images"].shape == (50, 1, 28, 28) and a["z"].shape == (50, 2)
+    assert 0 <= a["images"].min() and a["images"].max() <= 1
+    assert np.array_equal(b["images"], b2["images"]) and np.array_equal(b["z"], b2["z"])  # same seed, same bits
+    assert np.array_equal(a["z"], b["z"]) and np.allclose(a["images"], b["images"], atol=1e-6)  # any batch size
+    assert not np.array_equal(a["z"], c["z"].numpy())
+    # the library call gives the same images
+    images, z = AAE.from_pretrained(str(tiny_run)).sample(50, torch.Generator().manual_seed(1))
+    assert np.allclose(images.numpy(), a["images"], atol=1e-6)
+
+
+@needs_mnist
+def test_lattice_manifold_and_png(tiny_run, tmp_path):
+    from PIL import Image
+
+    for flags, size in [(["--lattice"], 302), (["--manifold", "5"], 152), (["--num-samples", "16"], 122)]:
+        path = tmp_path / f"{flags[0]}.png"
+        run_script("launch/generate.py", "--checkpoint", tiny_run, *flags, "--out", path)
+        assert Image.open(path).size == (size, size)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--num-samples", "0", "--out", "x.npz"], "must be positive"),
+    (["--out", "x.jpg"], "unknown suffix"),
+])
+def test_generate_bad_input(tmp_path, flags, message):
+    result = run_script("launch/generate.py", "--checkpoint", tmp_path, *flags, check=False)
+    assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_generate_from_a_dir_without_weights(tmp_path):
+    result = run_script("launch/generate.py", "--checkpoint", tmp_path, "--out", tmp_path / "x.npz", check=False)
+    (line,) = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and "has no model.safetensors" in line
+
+
+@needs_mnist
+def test_evaluate_cli(tiny_run, tmp_path, monkeypatch):
+    from aae_dist.classifier import save_classifier, train_classifier
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AAE_CACHE_DIR", str(cache))
+    save_classifier(train_classifier("mnist", DATA_ROOT, epochs=0.2), "mnist")  # a quick one for the test
+    out = tmp_path / "eval.json"
+    result = run_script("launch/evaluate.py", "--checkpoint", tiny_run, "--data-root", DATA_ROOT, "--num-samples",
+                        "500", "--json", out, env={"AAE_CACHE_DIR": str(cache)})
+    assert "Parzen log-likelihood" in result.stdout
+    r = json.loads(out.read_text())
+    for key in ("recon_bce_per_pixel", "recon_nats_per_image", "parzen_ll", "parzen_ll_stderr", "parzen_sigma",
+                "mean_gap", "cov_gap_frobenius", "mmd2", "d_prior", "d_encoded_test", "frechet_distance",
+                "label_entropy", "classifier_test_accuracy"):
+        assert math.isfinite(r[key]), key
+    assert any(abs(r["parzen_sigma"] - s) < 1e-9 for s in torch.logspace(-1, 0, 10).tolist())
+    assert r["recon_nats_per_image"] == pytest.approx(784 * r["recon_bce_per_pixel"])
+    assert 0 <= r["label_entropy"] <= math.log(10) + 1e-9 and sum(r["label_histogram"]) == 500
+    assert r["classifier_test_accuracy"] > 0.8
+    assert len(r["posterior_cov"]) == 2 and len(r["prior_mean"]) == 2
+
+
+@needs_mnist
+def test_training_writes_pictures_and_plot_cli_redraws_them(tiny_run):
+    for name in ("losses.png", "latent_scatter.png", "manifold.png"):
+        (tiny_run / name).unlink()
+    run_script("launch/plot.py", tiny_run, "--data-root", DATA_ROOT)
+    for name in ("losses.png", "latent_scatter.png", "manifold.png"):
+        assert (tiny_run / name).stat().st_size > 1000
+
+
+@needs_mnist
+@pytest.mark.parametrize("prior", ["mixture", "swiss-roll"])
+def test_training_with_a_paper_prior(tmp_path, prior):
+    run = tmp_path / "run"
+    run_script("launch/train.py", *TINY, "--steps", "10", "--log-every", "5", "--prior", prior, "--output-dir", run)
+    aae = AAE.from_pretrained(str(run))
+    assert aae.prior.name == prior  # generation and evaluation use the prior the run trained with
+    assert json.loads((run / "config.json").read_text())["prior"] == prior
+
+
+def test_paper_preset_and_its_overrides(tmp_path):
+    from aae_dist.config import load_train_config
+
+    config = load_train_config({"preset": "paper"})
+    assert (config.z_dim, config.hidden, config.disc_hidden, config.prior_std, config.dropout) == (8, 1000, 1000, 5.0, 0)
+    assert load_train_config({"preset": "paper", "z_dim": 4}).z_dim == 4
+    result = run_script("launch/train.py", "--prior", "mixture", "--z-dim", "3", "--output-dir", tmp_path, check=False)
+    assert result.returncode == 2 and "--prior mixture is 2-D" in result.stderr
