@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .data import load_dataset
+from .files import atomic_path
 
 FEATURES = 128
 
@@ -65,8 +66,8 @@ def classifier_path(dataset):
 def save_classifier(model, dataset):
     path = classifier_path(dataset)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    save_file({k: v.cpu().contiguous() for k, v in model.state_dict().items()}, path + ".tmp")
-    os.replace(path + ".tmp", path)
+    with atomic_path(path) as tmp:
+        save_file({k: v.cpu().contiguous() for k, v in model.state_dict().items()}, tmp)
 
 
 def load_classifier(dataset, data_root, device="cpu"):

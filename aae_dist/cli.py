@@ -1,11 +1,12 @@
 """What the launch scripts share: user errors become one line on stderr and exit status 2, not a traceback."""
 
+import json
 import os
 import sys
 
 import torch
 
-from .errors import AAEError
+from .errors import AAEError, TrainingStopped
 
 
 def pick_device(name):
@@ -29,5 +30,26 @@ def run(main):
         if os.environ.get("RANK", "0") == "0":  # under DDP every rank fails alike: say it once
             print(f"{os.path.basename(sys.argv[0])}: error: {error}", file=sys.stderr)
         sys.exit(2)
+    except TrainingStopped as stopped:  # the trainer has already said where its checkpoint is
+        sys.exit(128 + stopped.signum)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def add_run_arguments(parser, data_root=False):
+    """The flags the scripts after training share: the run directory, the seed, the device (and the data)."""
+    parser.add_argument("--checkpoint", required=True, help="run directory written by launch/train.py")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default: 0)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if any, else cpu)")
+    if data_root:
+        parser.add_argument("--data-root", help="dataset folder (default: $AAE_DATA_ROOT, else the run's)")
+
+
+def read_run(run_dir, data_root=None):
+    """(config.json of a run directory, the data root to use: the flag, else $AAE_DATA_ROOT, else the run's)."""
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise AAEError(f"{path} is missing; point at a run directory written by launch/train.py")
+    with open(path) as f:
+        config = json.load(f)
+    return config, data_root or os.environ.get("AAE_DATA_ROOT") or config["data_root"]

@@ -70,7 +70,10 @@ class TrainConfig:
     log_every: int = field(default=50, metadata=dict(help="steps between metrics.jsonl / W&B records"))
     sample_every: int = field(default=500, metadata=dict(help="steps between latent-lattice images"))
     checkpoint_every: int = field(default=1000, metadata=dict(help="steps between checkpoints"))
+    keep_checkpoints: int = field(default=0, metadata=dict(help="keep only the newest K checkpoints (0: all)"))
     resume: bool = field(default=False, metadata=dict(help="continue from the newest checkpoint in --output-dir"))
+    ddp_timeout: int = field(default=600, metadata=dict(
+        help="seconds a process waits for the others in a collective before the job fails"))
     # W&B
     wandb: bool = field(default=False, metadata=dict(help="log to Weights & Biases (offline with WANDB_MODE=offline)"))
     wandb_project: str = field(default="aae-dist", metadata=dict(help="W&B project"))
@@ -86,6 +89,11 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{flag(name)} must be a positive integer, got {value!r}")
+        for name in ("keep_checkpoints", "ddp_timeout"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (0 if name == "keep_checkpoints" else 1):
+                raise ConfigError(f"{flag(name)} must be a {'non-negative' if name == 'keep_checkpoints' else 'positive'}"
+                                  f" integer, got {value!r}")
         for name in ("lr_recon", "lr_reg", "prior_std"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
@@ -119,6 +127,12 @@ class TrainConfig:
         if self.prior == "swiss-roll":
             return dict(name="swiss-roll", radius=self.swiss_roll_radius, turns=self.swiss_roll_turns)
         return dict(name="gaussian", std=self.prior_std)
+
+
+# What a checkpoint's weights and data order depend on: a resumed run may not change these.
+RESUME_FIXED = ("dataset", "z_dim", "hidden", "disc_hidden", "prior", "prior_std", "mixture_components",
+                "mixture_radius", "mixture_radial_std", "mixture_tangential_std", "swiss_roll_radius",
+                "swiss_roll_turns")
 
 
 def flag(name):

@@ -10,7 +10,7 @@ import torch
 import torchvision
 from einops import rearrange
 
-from .errors import AAEError
+from .errors import AAEError, one_line
 
 DATASET_CLASSES = {"mnist": torchvision.datasets.MNIST, "fashion-mnist": torchvision.datasets.FashionMNIST}
 
@@ -25,8 +25,7 @@ def load_dataset(name, root, train=True, download=True):
         if not download:
             raise AAEError(f"{name} not found under {folder}; drop --no-download to fetch it, or set --data-root "
                            f"(or $AAE_DATA_ROOT) to a folder holding {dataset_class.__name__}/raw") from error
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise AAEError(f"could not download {name} into {folder} ({reason}); copy the files there or set "
+        raise AAEError(f"could not download {name} into {folder} ({one_line(error)}); copy the files there or set "
                        "--data-root to a folder that has them") from error
     return dataset.data, dataset.targets
 

@@ -16,6 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .errors import AAEError
+from .files import atomic_path, write_json
 from .priors import build_prior
 
 IMAGE_SHAPE = (1, 28, 28)
@@ -110,12 +111,9 @@ class AAE(nn.Module):
         os.makedirs(directory, exist_ok=True)
         weights = os.path.join(directory, WEIGHTS_NAME)
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
-        save_file(state, weights + ".tmp")
-        os.replace(weights + ".tmp", weights)
-        config_path = os.path.join(directory, MODEL_CONFIG_NAME)
-        with open(config_path + ".tmp", "w") as f:
-            json.dump(asdict(self.config), f, indent=2)
-        os.replace(config_path + ".tmp", config_path)
+        with atomic_path(weights) as tmp:
+            save_file(state, tmp)
+        write_json(os.path.join(directory, MODEL_CONFIG_NAME), asdict(self.config))
 
     @classmethod
     def from_pretrained(cls, directory, device="cpu"):

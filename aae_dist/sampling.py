@@ -5,6 +5,8 @@ import os
 import torch
 from torchvision.utils import make_grid, save_image
 
+from .files import atomic_path
+
 
 def latent_lattice(z_dim=2):
     """The lecture's 100 latent points: 4 quadrants of 5x5, coordinates +-0.4 .. +-2.0 (0 in other dims).
@@ -26,8 +28,8 @@ def save_grid(images, path, nrow=10):
     """Save images (n, 1, 28, 28) in [0, 1] as one grid PNG (written to a temporary name, then renamed)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     grid = make_grid(images.float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
-    save_image(grid, path + ".tmp.png")
-    os.replace(path + ".tmp.png", path)
+    with atomic_path(path) as tmp:
+        save_image(grid, tmp)
     return grid
 
 

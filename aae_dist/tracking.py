@@ -9,6 +9,8 @@ import os
 import sys
 import uuid
 
+from .errors import one_line
+from .files import atomic_path
 
 METRICS_NAME = "metrics.jsonl"
 WANDB_ID_NAME = "wandb_run_id.txt"
@@ -29,23 +31,26 @@ class Tracker:
         if step and os.path.exists(self.path):
             with open(self.path) as f:
                 kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-        with open(self.path + ".tmp", "w") as f:
+        with atomic_path(self.path) as tmp, open(tmp, "w") as f:
             f.writelines(kept)
-        os.replace(self.path + ".tmp", self.path)
 
     def _start_wandb(self, output_dir, config, project, entity, run_name):
         # One W&B run per run directory: a resumed run continues the same W&B run.
         id_path = os.path.join(output_dir, WANDB_ID_NAME)
         run_id = open(id_path).read().strip() if os.path.exists(id_path) else uuid.uuid4().hex[:12]
+        import wandb
+
+        # W&B waits 90 s for an unreachable server by default; a run should not (WANDB_INIT_TIMEOUT still wins).
+        settings = wandb.Settings(init_timeout=float(os.environ.get("WANDB_INIT_TIMEOUT", 30)))
         init_kwargs = dict(dir=output_dir, name=run_name or os.path.basename(os.path.abspath(output_dir)),
-                           entity=entity, id=run_id, resume="allow")
+                           entity=entity, id=run_id, resume="allow", settings=settings)
         try:
             self.accelerator.init_trackers(project, config=config, init_kwargs={"wandb": init_kwargs})
         except Exception as error:  # no network, no API key, bad entity...: W&B is never worth a lost run
             self.accelerator.trackers = []
             if self.accelerator.is_main_process:
-                print(f"aae_dist: warning: W&B could not start ({type(error).__name__}: {error}); training "
-                      f"continues, metrics go to {self.path} only", file=sys.stderr)
+                print(f"aae_dist: warning: W&B could not start ({type(error).__name__}: {one_line(error)}); "
+                      f"training continues, metrics go to {self.path} only", file=sys.stderr)
             return False
         if self.accelerator.is_main_process:
             with open(id_path, "w") as f:
@@ -58,16 +63,25 @@ class Tracker:
         with open(self.path, "a") as f:
             f.write(json.dumps({"step": step, **metrics}) + "\n")
         if self.wandb:
-            self.accelerator.log(metrics, step=step)
+            self._to_wandb(lambda: self.accelerator.log(metrics, step=step))
+
+    def _to_wandb(self, send):
+        try:
+            send()
+        except Exception as error:  # W&B died mid-run: keep training, keep metrics.jsonl
+            self.wandb = False
+            print(f"aae_dist: warning: W&B stopped working ({type(error).__name__}: {one_line(error)}); training "
+                  f"continues, metrics go to {self.path} only", file=sys.stderr)
 
     def log_image(self, key, path, step):
         """An image file (e.g. a PNG the run wrote) as a W&B image."""
         if self.wandb and self.accelerator.is_main_process:
-            self.accelerator.get_tracker("wandb").log_images({key: [path]}, step=step)
+            self._to_wandb(lambda: self.accelerator.get_tracker("wandb").log_images({key: [path]}, step=step))
 
     def finish(self):
         if self.wandb:
-            self.accelerator.end_training()
+            self._to_wandb(self.accelerator.end_training)
+            self.wandb = False
 
 
 def log_to_finished_run(run_dir, summary=None, images=None):
@@ -93,6 +107,7 @@ def log_to_finished_run(run_dir, summary=None, images=None):
             run.summary.update(summary)
         run.finish()
     except Exception as error:
-        print(f"aae_dist: warning: could not log to W&B ({type(error).__name__}: {error})", file=sys.stderr)
+        print(f"aae_dist: warning: could not log to W&B ({type(error).__name__}: {one_line(error)})",
+              file=sys.stderr)
         return False
     return True

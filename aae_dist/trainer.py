@@ -8,23 +8,25 @@ One step runs the lecture's three phases, each with its own optimizers:
 Every phase ends with its optimizers' gradients set to None, so nothing leaks into the next phase.
 """
 
-import json
 import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import timedelta
 from functools import partial
 
 import accelerate
 import torch
 from accelerate import Accelerator
-from accelerate.utils import broadcast_object_list, set_seed
+from accelerate.utils import InitProcessGroupKwargs, broadcast_object_list, set_seed
 from tqdm.auto import tqdm
 
 from . import checkpoints
 from .config import TrainConfig
 from .data import ShardedBatches, load_dataset
-from .errors import AAEError, ConfigError
+from .errors import AAEError, ConfigError, TrainingStopped
+from .files import write_json
+from .interrupts import StopRequests
 from .losses import discriminator_loss, generator_loss, reconstruction_loss
 from .models import AAE, ModelConfig
 from .plots import make_pictures
@@ -33,6 +35,8 @@ from .tracking import Tracker
 
 CONFIG_NAME = "config.json"
 METRICS = ("recon_loss", "d_loss", "g_loss", "d_real", "d_fake")
+PHASES = ("reconstruction", "discriminator", "generator")
+STOP_POLL = 10  # steps between the ranks' checks for a stop signal under DDP
 
 
 @contextmanager
@@ -45,11 +49,23 @@ def frozen(module):
         module.requires_grad_(True)
 
 
+def check_visible_gpus(config):
+    """CUDA_VISIBLE_DEVICES naming a GPU that is not there would make Accelerate train on the CPU without a word."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    wants_cpu = config.cpu or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    if visible not in (None, "", "-1") and not wants_cpu and not torch.cuda.is_available():
+        raise ConfigError(f"CUDA_VISIBLE_DEVICES={visible} but torch sees no GPU; name a GPU that exists "
+                          "(nvidia-smi lists them) or pass --cpu")
+
+
 class Trainer:
     def __init__(self, config: TrainConfig):
         self.config = config
+        check_visible_gpus(config)
         self.accelerator = accelerator = Accelerator(
-            cpu=config.cpu, mixed_precision=config.mixed_precision, log_with="wandb" if config.wandb else None)
+            cpu=config.cpu, mixed_precision=config.mixed_precision, log_with="wandb" if config.wandb else None,
+            # a rank that died leaves the others waiting in a collective: fail the job after this long
+            kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=config.ddp_timeout))])
         if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
             raise ConfigError("fp16 needs a GPU (on the CPU Accelerate would silently train in fp32); "
                               "use --mixed-precision bf16 or no")
@@ -87,6 +103,7 @@ class Trainer:
         self.prior_generator = torch.Generator(accelerator.device)
         self.lattice = latent_lattice(config.z_dim).to(accelerator.device)
         self.step = 0
+        self.first_nonfinite = torch.full((3,), -1, device=accelerator.device)
 
         if resume_from:
             self.load_checkpoint(resume_from)
@@ -107,11 +124,16 @@ class Trainer:
         return name
 
     def _checkpoint_to_resume(self):
-        checkpoint = checkpoints.latest_checkpoint(self.output_dir)
-        if checkpoint is None:
-            raise ConfigError(f"--resume: no checkpoint in {os.path.join(self.output_dir, 'checkpoints')}; "
-                              "run without --resume to start this run afresh")
-        return checkpoint
+        """The newest checkpoint that loads safely and matches this run's model and data; the main process decides
+        (older ones are tried in turn, saying so) and tells the others."""
+        decision = [None, None]  # (path, error)
+        if self.accelerator.is_main_process:
+            decision = checkpoints.choose(self.output_dir, self.config, self.accelerator.scaler is not None)
+        broadcast_object_list(decision)
+        path, error = decision
+        if error:
+            raise ConfigError(error)
+        return path
 
     def run_config(self):
         """The full resolved configuration, as written to config.json and W&B."""
@@ -191,8 +213,7 @@ class Trainer:
     def fit(self):
         config, accelerator = self.config, self.accelerator
         if accelerator.is_main_process:
-            with open(os.path.join(self.output_dir, CONFIG_NAME), "w") as f:
-                json.dump(self.run_config(), f, indent=2)
+            write_json(os.path.join(self.output_dir, CONFIG_NAME), self.run_config())
         accelerator.print(
             f"aae_dist: {config.dataset}, {config.steps} steps, batch {config.batch_size} per process x "
             f"{accelerator.num_processes} process(es) = global batch {self.batches.global_batch_size}, "
@@ -201,27 +222,36 @@ class Trainer:
         progress = tqdm(total=config.steps, initial=self.step, desc="train", unit="step",
                         disable=not accelerator.is_main_process, dynamic_ncols=True)
         sums, count, last_time, last_step = torch.zeros(len(METRICS), device=accelerator.device), 0, time.time(), self.step
-        while self.step < config.steps:
-            metrics = self.train_step(self.batches.batch(self.step), self.prior_batch(self.step))
-            sums += torch.stack([metrics[name].float() for name in METRICS])  # no host sync until a log step
-            count += 1
-            self.step += 1
-            progress.update(1)
-            done = self.step == config.steps
-            if self.step % config.log_every == 0 or done:
-                means = (accelerator.reduce(sums, reduction="mean") / count).tolist()
-                now = time.time()
-                record = dict(zip(METRICS, means), epoch=round(self.step / self.batches.steps_per_epoch, 3),
-                              samples_per_s=(self.step - last_step) * self.batches.global_batch_size / (now - last_time))
-                self.tracker.log(record, self.step)
-                progress.set_postfix(recon=f"{record['recon_loss']:.4f}", d=f"{record['d_loss']:.3f}",
-                                     g=f"{record['g_loss']:.3f}", samples_s=f"{record['samples_per_s']:.0f}")
-                sums.zero_()
-                count, last_time, last_step = 0, now, self.step
-            if self.step % config.sample_every == 0 or done:
-                self.save_samples()
-            if self.step % config.checkpoint_every == 0 or done:
-                self.save_checkpoint()
+        with StopRequests() as stop:
+            while self.step < config.steps:
+                metrics = self.train_step(self.batches.batch(self.step), self.prior_batch(self.step))
+                sums += torch.stack([metrics[name].float() for name in METRICS])  # no host sync until a log step
+                count += 1
+                self.step += 1
+                self._note_nonfinite(metrics)
+                progress.update(1)
+                done = self.step == config.steps
+                if self.step % config.log_every == 0 or done:
+                    means = (accelerator.reduce(sums, reduction="mean") / count).tolist()
+                    self._check_finite()
+                    now = time.time()
+                    record = dict(zip(METRICS, means), epoch=round(self.step / self.batches.steps_per_epoch, 3),
+                                  samples_per_s=(self.step - last_step) * self.batches.global_batch_size / (now - last_time))
+                    self.tracker.log(record, self.step)
+                    progress.set_postfix(recon=f"{record['recon_loss']:.4f}", d=f"{record['d_loss']:.3f}",
+                                         g=f"{record['g_loss']:.3f}", samples_s=f"{record['samples_per_s']:.0f}")
+                    sums.zero_()
+                    count, last_time, last_step = 0, now, self.step
+                if self.step % config.sample_every == 0 or done:
+                    self.save_samples()
+                path = self.save_checkpoint() if self.step % config.checkpoint_every == 0 or done else None
+                if not done and self._stop_requested(stop):
+                    progress.close()
+                    path = path or self.save_checkpoint()
+                    self.tracker.finish()
+                    accelerator.print(f"aae_dist: signal {stop.signum} received: stopped after step {self.step}, "
+                                      f"checkpoint in {path}; continue with --output-dir {self.output_dir} --resume")
+                    raise TrainingStopped(stop.signum)
         progress.close()
         if accelerator.is_main_process:
             self.model.save_pretrained(self.output_dir)
@@ -232,6 +262,35 @@ class Trainer:
         self.tracker.finish()
         accelerator.print(f"aae_dist: done; weights in {os.path.join(self.output_dir, 'model.safetensors')}")
         return self.model
+
+    def _stop_requested(self, stop):
+        """Whether to stop now. Under DDP all ranks must agree, so every STOP_POLL steps they share their flags
+        (a signal may reach them between different steps)."""
+        if self.accelerator.num_processes == 1:
+            return bool(stop.signum)
+        if self.step % STOP_POLL:
+            return False
+        signum = self.accelerator.reduce(torch.tensor(stop.signum, device=self.accelerator.device), "max").item()
+        stop.signum = stop.signum or signum
+        return bool(signum)
+
+    def _note_nonfinite(self, metrics):
+        """Remember, on the device, the first step at which each phase's loss was not finite."""
+        losses = torch.stack([metrics[name] for name in ("recon_loss", "d_loss", "g_loss")]).float()
+        first = self.first_nonfinite
+        self.first_nonfinite = torch.where(~torch.isfinite(losses) & (first < 0), self.step, first)
+
+    def _check_finite(self):
+        """Stop on a non-finite loss, naming the step and phase. Under fp16 the scaler has skipped those updates
+        instead (the weights stay finite), and training goes on."""
+        if self.accelerator.scaler is not None:
+            return
+        firsts = self.accelerator.gather(self.first_nonfinite).reshape(-1, 3).tolist()
+        bad = [(step, index) for rank in firsts for index, step in enumerate(rank) if step >= 0]
+        if bad:
+            step, index = min(bad)  # the earliest step, and its earliest phase
+            raise AAEError(f"non-finite {PHASES[index]} loss at step {step}; stopped without checkpointing it. "
+                           "Lower --lr-recon/--lr-reg or check the data, then --resume from the last checkpoint")
 
     def save_samples(self):
         """The lecture's 100-point latent lattice, decoded into samples/step_XXXXXX.png (and W&B)."""
@@ -247,6 +306,9 @@ class Trainer:
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self):
         """Models, all four optimizers, the grad scaler and every process's RNG state, via Accelerate."""
+        if not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise AAEError(f"the weights are not finite at step {self.step}; no checkpoint written. Lower "
+                           "--lr-recon/--lr-reg, then --resume from the last checkpoint")
         path = checkpoints.checkpoint_path(self.output_dir, self.step)
         if self.accelerator.is_main_process:
             checkpoints.discard(checkpoints.temporary_path(path))  # left over by a run killed mid-write
@@ -255,6 +317,8 @@ class Trainer:
         self.accelerator.wait_for_everyone()  # every rank's RNG file is in before the checkpoint is published
         if self.accelerator.is_main_process:
             checkpoints.publish(path, {"step": self.step, "config": asdict(self.config)})
+            if self.config.keep_checkpoints:
+                checkpoints.prune(self.output_dir, self.config.keep_checkpoints)
         self.accelerator.wait_for_everyone()
         return path
 

@@ -25,24 +25,24 @@ import aae_dist.trainer
 from aae_dist import TrainConfig, Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import synchronize  # noqa: E402
+from throughput import timed  # noqa: E402
 
 
-def loop_adam(trainer):
+def loop_adam(trainer, args):
     """torch's default Adam on the CPU: a Python loop over parameter tensors."""
     for name in ("optim_P", "optim_Q_enc", "optim_Q_gen", "optim_D"):
         for group in getattr(trainer, name).optimizer.param_groups:
             group.update(fused=False, foreach=False)
 
 
-def bernoulli_dropout(trainer):
+def bernoulli_dropout(trainer, args):
     """nn.Dropout's bernoulli_ masks instead of uniform < keep."""
     for module in trainer.model.modules():
         if isinstance(module, aae_dist.models.Dropout):
             module.forward = nn.Dropout.forward.__get__(module)
 
 
-def accelerate_optimizer_wrapper(trainer):
+def accelerate_optimizer_wrapper(trainer, args):
     """Step and zero the AcceleratedOptimizer wrappers instead of the plain optimizers."""
     def backward_and_step(loss, *optimizers):
         trainer.accelerator.backward(loss)
@@ -53,7 +53,7 @@ def accelerate_optimizer_wrapper(trainer):
     trainer._backward_and_step = backward_and_step
 
 
-def zero_filled_grads(trainer):
+def zero_filled_grads(trainer, args):
     """zero_grad(set_to_none=False): gradients kept and zero-filled instead of freed."""
     def backward_and_step(loss, *optimizers):
         trainer.accelerator.backward(loss)
@@ -63,7 +63,7 @@ def zero_filled_grads(trainer):
     trainer._backward_and_step = backward_and_step
 
 
-def discriminator_weight_grads(trainer):
+def discriminator_weight_grads(trainer, args):
     """Generator phase through D (DDP-wrapped if any) with D's weight gradients computed and then dropped."""
     def generator_phase(x):
         trainer.Q.train()
@@ -75,7 +75,7 @@ def discriminator_weight_grads(trainer):
     trainer.generator_phase = generator_phase
 
 
-def host_sync_every_step(trainer):
+def host_sync_every_step(trainer, args):
     """Read the losses on the host every step (as a naive loop logs them)."""
     train_step = trainer.train_step
 
@@ -85,17 +85,25 @@ def host_sync_every_step(trainer):
     trainer.train_step = step
 
 
+# lever -> (how to undo it, the saving per step at batch 100 predicted before it was built, and why)
 LEVERS = {
-    "fused Adam": loop_adam,
-    "dropout masks as uniform < keep (CPU)": bernoulli_dropout,
-    "plain torch optimizers, not Accelerate's wrapper": accelerate_optimizer_wrapper,
-    "zero_grad(set_to_none=True)": zero_filled_grads,
-    "frozen D in the generator phase": discriminator_weight_grads,
-    "losses read on the host only at log steps": host_sync_every_step,
+    "fused Adam": (loop_adam, "17 ms: a 1.8M-parameter Adam step takes 6.7 ms looped, 0.55 ms fused; x3"),
+    "dropout masks as uniform < keep (CPU)": (
+        bernoulli_dropout, "4 ms: bernoulli_ 0.83 ms vs rand 0.29 ms per 100k units; ~9 masks a step"),
+    "plain torch optimizers, not Accelerate's wrapper": (
+        accelerate_optimizer_wrapper, "0.7 ms: a profile shows importlib lookups and inspect.signature per step"),
+    "zero_grad(set_to_none=True)": (zero_filled_grads, "0.3 ms: no memset of 15 MB of gradients"),
+    "frozen D in the generator phase": (
+        discriminator_weight_grads, "0.3 ms: two 100x500x500 weight-gradient products (and, under DDP, an "
+                                    "all-reduce)"),
+    "losses read on the host only at log steps": (
+        host_sync_every_step, "~0 ms on a CPU (already synchronous); on a GPU it keeps the queue full"),
+    "device-resident data": (lambda trainer, args: dataloader_batches(trainer, args),
+                             "4 ms: ToTensor and collation of 100 PIL images a step"),
 }
 
 
-def dataloader_batches(args, trainer):
+def dataloader_batches(trainer, args):
     """The seed's input pipeline: torchvision MNIST, ToTensor, DataLoader (replaces device-resident data)."""
     dataset = torchvision.datasets.MNIST(args.data_root, train=True, download=False,
                                          transform=torchvision.transforms.ToTensor())
@@ -122,26 +130,21 @@ def main():
     args = parser.parse_args()
 
     variants = {}
-    for name, undo in [("all levers", None), *LEVERS.items(), ("device-resident data", "dataloader")]:
+    for name, (undo, _) in [("all levers", (None, "")), *LEVERS.items()]:
         AcceleratorState._reset_state()
         trainer = Trainer(TrainConfig(data_root=args.data_root, no_download=True, batch_size=args.batch_size,
                                       output_dir=tempfile.mkdtemp(prefix="aae-levers-")))
-        fetch = trainer.batches.batch
-        if undo == "dataloader":
-            fetch = dataloader_batches(args, trainer)
-        elif undo is not None:
-            undo(trainer)
+        # undoing a lever patches the trainer; undoing device-resident data returns another batch source
+        fetch = (undo(trainer, args) if undo else None) or trainer.batches.batch
         variants[name] = (trainer, fetch, [], iter(range(10**9)))
 
     def run(trainer, fetch, counter, steps, times=None):
         for _ in range(steps):
             step = next(counter)
-            synchronize(trainer.accelerator.device)
-            t0 = time.perf_counter()
-            trainer.train_step(fetch(step), trainer.prior_batch(step))
-            synchronize(trainer.accelerator.device)
+            seconds = timed(lambda: trainer.train_step(fetch(step), trainer.prior_batch(step)),
+                            trainer.accelerator.device)
             if times is not None:
-                times.append(time.perf_counter() - t0)
+                times.append(seconds)
 
     for trainer, fetch, _, counter in variants.values():
         run(trainer, fetch, counter, args.warmup)
@@ -152,12 +155,14 @@ def main():
     base = statistics.median(variants["all levers"][2])
     print(f"\nbatch {args.batch_size}, {torch.get_num_threads()} threads, {args.rounds} x {args.steps} steps each; "
           f"{time.strftime('%Y-%m-%d')}\n")
-    print("| lever undone | step ms | what the lever saves (ms) | samples/s |\n|---|---|---|---|")
+    print("| lever undone | step ms | what the lever saves (ms) | samples/s | predicted saving |\n|---|---|---|---|---|")
     for name, (_, _, times, _) in variants.items():
         median = statistics.median(times)
-        saving = "" if name == "all levers" else f"{(median - base) * 1e3:.1f}"
-        label = "none (all levers)" if name == "all levers" else name
-        print(f"| {label} | {median * 1e3:.1f} | {saving} | {args.batch_size / median:.0f} |")
+        if name == "all levers":
+            print(f"| none (all levers) | {median * 1e3:.1f} | | {args.batch_size / median:.0f} | |")
+        else:
+            print(f"| {name} | {median * 1e3:.1f} | {(median - base) * 1e3:.1f} | {args.batch_size / median:.0f} "
+                  f"| {LEVERS[name][1]} |")
 
 
 if __name__ == "__main__":

@@ -75,27 +75,23 @@ def synchronize(device):
         torch.cuda.synchronize(device)
 
 
+def timed(run, device):
+    """Seconds `run()` takes, the device synchronised before and after."""
+    synchronize(device)
+    start = time.perf_counter()
+    run()
+    synchronize(device)
+    return time.perf_counter() - start
+
+
 def time_steps(fetch, recon, reg, full, steps, device):
     """Per-step seconds: recon and reg timed around each phase, the full step in a loop of its own."""
-    recon_s, reg_s, step_s = [], [], []
+    recon_s, reg_s = [], []
     for _ in range(steps):
         batch = fetch()
-        synchronize(device)
-        t0 = time.perf_counter()
-        recon(batch)
-        synchronize(device)
-        t1 = time.perf_counter()
-        reg(batch)
-        synchronize(device)
-        recon_s.append(t1 - t0)
-        reg_s.append(time.perf_counter() - t1)
-    for _ in range(steps):
-        synchronize(device)
-        t0 = time.perf_counter()
-        full()
-        synchronize(device)
-        step_s.append(time.perf_counter() - t0)
-    return recon_s, reg_s, step_s
+        recon_s.append(timed(lambda: recon(batch), device))
+        reg_s.append(timed(lambda: reg(batch), device))
+    return recon_s, reg_s, [timed(full, device) for _ in range(steps)]
 
 
 class Configuration:
@@ -176,27 +172,13 @@ def time_matmul(kind, rows, n_in, n_out, dtype, device, reps=20):
            "igrad": lambda: g @ w, "wgrad": lambda: g.t() @ x}[kind]
     for _ in range(3):
         run()
-    samples = []
-    for _ in range(reps):
-        synchronize(device)
-        t0 = time.perf_counter()
-        run()
-        synchronize(device)
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    return statistics.median(timed(run, device) for _ in range(reps))
 
 
 def copy_bandwidth(device, megabytes=256, reps=10):
     src = torch.empty(megabytes * 2**20 // 4, device=device).normal_()
     dst = torch.empty_like(src)
-    samples = []
-    for _ in range(reps):
-        synchronize(device)
-        t0 = time.perf_counter()
-        dst.copy_(src)
-        synchronize(device)
-        samples.append(time.perf_counter() - t0)
-    return 2 * src.numel() * 4 / statistics.median(samples)  # read + write
+    return 2 * src.numel() * 4 / statistics.median(timed(lambda: dst.copy_(src), device) for _ in range(reps))
 
 
 def floor(model, batch, precision, device, bandwidth):

@@ -4,25 +4,19 @@ encoded test set matches the prior, the discriminator's view, and sample quality
     python launch/evaluate.py --checkpoint runs/a --data-root ../shared/data --json runs/a/eval.json
 """
 
-import json
-import os
-
 from aae_dist import AAE
-from aae_dist.cli import pick_device, run
+from aae_dist.cli import add_run_arguments, pick_device, read_run, run
 from aae_dist.config import OneLineParser
-from aae_dist.errors import AAEError
+from aae_dist.files import write_json
 from aae_dist.metrics import evaluate
 from aae_dist.tracking import log_to_finished_run
 
 
 def parse_args():
     parser = OneLineParser(prog="evaluate.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="run directory written by launch/train.py")
-    parser.add_argument("--data-root", help="dataset folder (default: $AAE_DATA_ROOT, else the run's --data-root)")
+    add_run_arguments(parser, data_root=True)
     parser.add_argument("--json", help="write every number here")
     parser.add_argument("--num-samples", type=int, default=10000, help="generated samples (default: 10000)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default: 0)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if any, else cpu)")
     args = parser.parse_args()
     if args.num_samples <= 1:
         parser.error(f"--num-samples must be an integer > 1, got {args.num_samples}")
@@ -33,12 +27,7 @@ def main():
     args = parse_args()
     device = pick_device(args.device)
     aae = AAE.from_pretrained(args.checkpoint, device=device)
-    config_path = os.path.join(args.checkpoint, "config.json")
-    if not os.path.isfile(config_path):
-        raise AAEError(f"{config_path} is missing; point --checkpoint at a run directory written by launch/train.py")
-    with open(config_path) as f:
-        config = json.load(f)
-    data_root = args.data_root or os.environ.get("AAE_DATA_ROOT") or config["data_root"]
+    config, data_root = read_run(args.checkpoint, args.data_root)
     results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed)
     print(f"evaluate.py: {args.checkpoint} on {config['dataset']} ({args.num_samples} samples)\n"
           f"  Parzen log-likelihood   {results['parzen_ll']:.1f} +- {results['parzen_ll_stderr']:.1f} nats "
@@ -52,8 +41,7 @@ def main():
           f"{results['label_entropy']:.3f} of {results['label_entropy_max']:.3f} "
           f"(classifier test accuracy {results['classifier_test_accuracy']:.4f})")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+        write_json(args.json, results)
     scalars = {f"eval/{k}": v for k, v in results.items() if isinstance(v, (int, float))}
     log_to_finished_run(args.checkpoint, summary=scalars)
 

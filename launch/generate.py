@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from aae_dist import AAE, AAEError
-from aae_dist.cli import pick_device, run
+from aae_dist.cli import add_run_arguments, pick_device, run
 from aae_dist.config import OneLineParser
 from aae_dist.sampling import generate, latent_lattice, manifold_codes, save_grid
 
@@ -22,13 +22,11 @@ SUFFIXES = (".npz", ".pt", ".png")
 
 def parse_args():
     parser = OneLineParser(prog="generate.py", description="Decode prior samples of a trained AAE into images.")
-    parser.add_argument("--checkpoint", required=True, help="run directory written by launch/train.py")
+    add_run_arguments(parser)
     parser.add_argument("--num-samples", type=int, default=100, help="images to draw from the prior (default: 100)")
     parser.add_argument("--out", required=True, help="output file: .npz or .pt (images N x 1 x 28 x 28 in [0, 1] "
                         "and z), or .png (an image grid)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default: 0)")
     parser.add_argument("--batch-size", type=int, default=1000, help="images decoded at a time (default: 1000)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if any, else cpu)")
     parser.add_argument("--lattice", action="store_true", help="decode the lecture's 100-point latent lattice")
     parser.add_argument("--manifold", type=int, metavar="K", help="decode a K x K sweep over the prior's quantiles "
                         "(2-D latents)")

@@ -4,12 +4,8 @@ test set coloured by digit over prior samples) and, for 2-D latents, manifold.pn
     python launch/plot.py runs/a [--data-root ../shared/data]
 """
 
-import json
-import os
-
-from aae_dist.cli import pick_device, run
+from aae_dist.cli import pick_device, read_run, run
 from aae_dist.config import OneLineParser
-from aae_dist.errors import AAEError
 from aae_dist.plots import make_pictures
 from aae_dist.tracking import log_to_finished_run
 
@@ -21,12 +17,7 @@ def main():
     parser.add_argument("--manifold-size", type=int, default=20, help="K of the K x K manifold sweep (default: 20)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if any, else cpu)")
     args = parser.parse_args()
-    config_path = os.path.join(args.run_dir, "config.json")
-    if not os.path.isfile(config_path):
-        raise AAEError(f"{config_path} is missing; point at a run directory written by launch/train.py")
-    with open(config_path) as f:
-        config = json.load(f)
-    data_root = args.data_root or os.environ.get("AAE_DATA_ROOT") or config["data_root"]
+    config, data_root = read_run(args.run_dir, args.data_root)
     paths = make_pictures(args.run_dir, config["dataset"], data_root, pick_device(args.device), args.manifold_size)
     log_to_finished_run(args.run_dir, images={f"pictures/{name}": path for name, path in paths.items()})
     print("plot.py: " + ", ".join(paths.values()))

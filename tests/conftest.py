@@ -51,3 +51,23 @@ def fresh_accelerate_state():
 
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run a launch script in this process (no interpreter start-up): returns (exit status, stdout, stderr)."""
+    import runpy
+
+    def call(script, *args, env=None):
+        for key, value in (env or {}).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setattr(sys, "argv", [script, *map(str, args)])
+        capsys.readouterr()
+        try:
+            runpy.run_path(str(REPO / "launch" / script), run_name="__main__")
+            status = 0
+        except SystemExit as exit:
+            status = exit.code
+        out, err = capsys.readouterr()
+        return status, out, err
+    return call

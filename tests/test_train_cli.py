@@ -103,26 +103,29 @@ def test_wandb_offline_logs_metrics_images_and_config(tmp_path):
     (["--resume"], "--resume: no checkpoint in"),
     (["--mixed-precision", "fp16", "--cpu"], "fp16 needs a GPU"),
 ])
-def test_bad_flags_give_one_clear_line(tmp_path, flags, message):
-    result = run_script("launch/train.py", "--data-root", DATA_ROOT, "--output-dir", tmp_path / "r", *flags,
-                        check=False)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
-    assert "Traceback" not in result.stderr
+def test_bad_flags_give_one_clear_line(tmp_path, cli, flags, message):
+    status, _, err = cli("train.py", "--data-root", DATA_ROOT, "--output-dir", tmp_path / "r", *flags)
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and message in lines[0], err
 
 
-def test_resume_without_output_dir():
-    result = run_script("launch/train.py", "--resume", check=False)
-    assert result.returncode == 2 and "--resume needs --output-dir" in result.stderr
+def test_a_bad_flag_as_a_process(tmp_path):
+    """The same from a real process: one line on stderr, status 2, no traceback."""
+    result = run_script("launch/train.py", "--batch-size", "0", "--output-dir", tmp_path, check=False)
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        "train.py: error: --batch-size must be a positive integer, got 0"]
 
 
-def test_missing_data_offline_names_root_and_fix(tmp_path):
-    result = run_script("launch/train.py", "--data-root", tmp_path / "nowhere", "--no-download",
-                        "--output-dir", tmp_path / "r", check=False)
-    assert result.returncode == 2
-    (line,) = result.stderr.strip().splitlines()
-    assert str(tmp_path / "nowhere") in line and "--no-download" in line
+def test_resume_without_output_dir(cli):
+    status, _, err = cli("train.py", "--resume")
+    assert status == 2 and "--resume needs --output-dir" in err
+
+
+def test_missing_data_offline_names_root_and_fix(tmp_path, cli):
+    status, _, err = cli("train.py", "--data-root", tmp_path / "nowhere", "--no-download", "--output-dir",
+                         tmp_path / "r")
+    (line,) = err.strip().splitlines()
+    assert status == 2 and str(tmp_path / "nowhere") in line and "--no-download" in line
 
 
 def test_help_states_every_default():

@@ -1,0 +1,288 @@
+"""Runs that survive: kills, signals, broken checkpoints, non-finite losses, W&B outages, dead ranks, bad input,
+hostile checkpoints. Real processes and real signals on the CPU."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import aae_dist.trainer
+from aae_dist import AAEError, Trainer
+
+from conftest import ACCELERATE, DATA_ROOT, DDP_CPU, REPO, TINY, needs_mnist, run_script, tiny_config
+
+pytestmark = needs_mnist
+FLAGS = [*TINY, "--log-every", "5", "--sample-every", "1000"]
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "WANDB_SILENT": "true"}
+
+
+def start(*args, launcher=(sys.executable,), env=None):
+    """A training run in the background, in its own process group (as a job scheduler starts it)."""
+    return subprocess.Popen([*launcher, "launch/train.py", *map(str, args)], cwd=REPO, env={**ENV, **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def wait_for(condition, process, timeout=120):
+    deadline = time.time() + timeout
+    while not condition():
+        assert process.poll() is None, f"the run exited ({process.returncode}): {process.communicate()[1][-2000:]}"
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.002)
+
+
+def checkpoint_steps(run):
+    return sorted(int(p.name[5:]) for p in (run / "checkpoints").glob("step_*") if p.name[5:].isdigit())
+
+
+def weights(run):
+    return load_file(run / "model.safetensors")
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+# ------------------------------------------------------------------ kills and signals
+def test_sigkill_at_any_moment_loses_nothing(tmp_path):
+    """SIGKILL at random moments, one of them inside a checkpoint write: --resume ends bitwise where an
+    uninterrupted run ends."""
+    flags = [*FLAGS, "--steps", "100", "--checkpoint-every", "5"]
+    run_script("launch/train.py", *flags, "--output-dir", tmp_path / "whole")
+    run = tmp_path / "killed"
+    rng = random.Random(0)
+    for kill in ("random", "during a checkpoint write", "random"):
+        process = start(*flags, "--output-dir", run, *(["--resume"] if checkpoint_steps(run) else []))
+        if kill == "random":
+            wait_for(lambda: (run / "metrics.jsonl").exists(), process)
+            time.sleep(rng.uniform(0.0, 0.8))
+        else:
+            wait_for(lambda: any((run / "checkpoints").glob("*.tmp")), process)
+        assert process.poll() is None, "the run ended before the kill"
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert not (run / "model.safetensors").exists(), "the run finished before the last kill: kill sooner"
+    run_script("launch/train.py", *flags, "--output-dir", run, "--resume")
+    assert_same_weights(weights(tmp_path / "whole"), weights(run))
+    assert [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == list(
+        range(5, 101, 5))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_writes_a_checkpoint_and_exits(tmp_path, signum):
+    run = tmp_path / "run"
+    process = start(*FLAGS, "--steps", "100000", "--checkpoint-every", "100000", "--output-dir", run)
+    wait_for(lambda: (run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text(), process)
+    sent = time.time()
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    assert time.time() - sent < 15, "took too long to stop"
+    assert process.returncode == 128 + signum, stderr
+    assert "Traceback" not in stderr and "checkpoint in" in stdout
+    (step,) = checkpoint_steps(run)
+    assert step > 0
+    result = run_script("launch/train.py", "--output-dir", run, "--resume", "--steps", step + 5)
+    assert f"resumed at step {step}" in result.stdout
+
+
+def test_sigterm_under_ddp_checkpoints_and_resumes(tmp_path):
+    run = tmp_path / "run"
+    process = start(*FLAGS, "--steps", "100000", "--checkpoint-every", "100000", "--output-dir", run,
+                    launcher=DDP_CPU, env={"ACCELERATE_USE_CPU": "1"})
+    wait_for(lambda: (run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text(), process)
+    os.killpg(process.pid, signal.SIGTERM)  # what Slurm does: every process of the job gets it
+    stdout, stderr = process.communicate(timeout=90)
+    assert "checkpoint in" in stdout, stderr[-3000:]
+    (step,) = checkpoint_steps(run)
+    assert {p.name for p in (run / "checkpoints" / f"step_{step:06d}").iterdir()} >= {
+        "random_states_0.pkl", "random_states_1.pkl", "trainer_state.json"}
+    result = run_script("launch/train.py", "--output-dir", run, "--resume", "--steps", step + 10,
+                        launcher=DDP_CPU, env={"ACCELERATE_USE_CPU": "1"})
+    assert f"resumed at step {step}" in result.stdout
+
+
+def parent(pid):
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def test_a_dead_rank_ends_the_job(tmp_path):
+    run = tmp_path / "run"
+    process = start(*FLAGS, "--steps", "100000", "--checkpoint-every", "100000", "--output-dir", run,
+                    "--ddp-timeout", "30", launcher=DDP_CPU, env={"ACCELERATE_USE_CPU": "1"})
+    wait_for(lambda: (run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text(), process)
+    workers = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc")))
+               if parent(pid) == process.pid and "launch/train.py" in Path(f"/proc/{pid}/cmdline").read_text()]
+    assert len(workers) == 2, workers
+    killed = time.time()
+    os.kill(max(workers), signal.SIGKILL)
+    process.communicate(timeout=120)
+    assert process.returncode != 0 and time.time() - killed < 60
+    time.sleep(1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)  # no rank left hanging
+
+
+# ------------------------------------------------------------------ checkpoints
+def test_keep_checkpoints(tmp_path):
+    run_script("launch/train.py", *FLAGS, "--steps", "30", "--checkpoint-every", "5", "--keep-checkpoints", "2",
+               "--output-dir", tmp_path)
+    assert checkpoint_steps(tmp_path) == [25, 30]
+    assert not list((tmp_path / "checkpoints").glob("*.tmp"))
+
+
+def test_broken_and_foreign_checkpoints_are_named_and_skipped(tmp_path):
+    run_script("launch/train.py", *FLAGS, "--steps", "20", "--checkpoint-every", "10", "--output-dir", tmp_path)
+    newest = tmp_path / "checkpoints" / "step_000020"
+    optimizer = newest / "optimizer_2.bin"
+    optimizer.write_bytes(optimizer.read_bytes()[: optimizer.stat().st_size // 2])  # truncated
+    foreign = tmp_path / "checkpoints" / "step_000030"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("not a checkpoint")
+    result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "25")
+    assert "skipping checkpoint" in result.stderr and "step_000030" in result.stderr
+    assert "optimizer_2.bin cannot be loaded safely" in result.stderr
+    assert "resumed at step 10" in result.stdout
+
+    for path in (tmp_path / "checkpoints").glob("step_0000[12]*"):
+        (path / "model_1.safetensors").write_bytes(b"garbage")
+    result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", check=False)
+    assert result.returncode == 2 and "no usable checkpoint" in result.stderr
+    assert "model_1.safetensors cannot be loaded safely" in result.stderr.strip().splitlines()[-1]
+
+
+def test_resume_refuses_another_model_or_dataset(tmp_path):
+    run_script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
+    for flags, message in [(["--z-dim", "3"], "was trained with --z-dim 2, not --z-dim 3"),
+                           (["--dataset", "fashion-mnist"], "--dataset mnist, not --dataset fashion-mnist")]:
+        result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "20", *flags,
+                            check=False)
+        assert result.returncode == 2 and message in result.stderr
+    # a safe change: more steps, another learning rate
+    run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "15", "--lr-reg", "1e-5")
+
+
+# ------------------------------------------------------------------ non-finite losses
+def nan_from_step(monkeypatch, name, first_bad_step):
+    calls = {"n": 0}
+    original = getattr(aae_dist.trainer, name)
+
+    def loss(*args):
+        calls["n"] += 1
+        value = original(*args)
+        return value * float("nan") if calls["n"] >= first_bad_step else value
+    monkeypatch.setattr(aae_dist.trainer, name, loss)
+
+
+def test_nonfinite_loss_stops_the_run_before_a_checkpoint(tmp_path, monkeypatch):
+    nan_from_step(monkeypatch, "generator_loss", 7)
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), steps=20, log_every=5, checkpoint_every=5))
+    with pytest.raises(AAEError, match="non-finite generator loss at step 7"):
+        trainer.fit()
+    assert checkpoint_steps(tmp_path) == [5]
+    assert all(torch.isfinite(v).all() for v in load_file(tmp_path / "checkpoints/step_000005/model.safetensors")
+               .values())
+
+
+def test_nonfinite_loss_under_fp16_is_skipped_by_the_scaler(tmp_path, monkeypatch):
+    nan_from_step(monkeypatch, "reconstruction_loss", 3)
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), steps=6, log_every=3, checkpoint_every=3))
+    trainer.accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)  # fp16 as on a GPU
+    trainer.fit()
+    assert checkpoint_steps(tmp_path) == [3, 6]
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert trainer.accelerator.scaler.get_scale() == 2.0**4  # backed off at each of the 4 skipped steps
+
+
+# ------------------------------------------------------------------ W&B outage, secrets, hostile files
+def test_wandb_unreachable_training_goes_on(tmp_path):
+    run = tmp_path / "run"
+    result = run_script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", run, "--wandb", env={
+        "WANDB_MODE": "online", "WANDB_API_KEY": "0123456789abcdef0123456789abcdef01234567",
+        "WANDB_BASE_URL": "http://127.0.0.1:9", "WANDB_INIT_TIMEOUT": "5"})
+    assert "W&B could not start" in result.stderr
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    assert (run / "model.safetensors").exists()
+
+
+def test_no_secret_lands_in_the_run(tmp_path):
+    secret = "s3cr3t0123456789abcdef0123456789abcdef99"
+    run = tmp_path / "run"
+    result = run_script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", run, "--wandb",
+                        env={"WANDB_MODE": "offline", "WANDB_API_KEY": secret, "MY_TOKEN": secret})
+    assert secret not in result.stdout + result.stderr
+    for path in run.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes(), path
+
+
+class PlantedPickle:
+    """Unpickling this creates a file: the proof that a loader ran code from a checkpoint."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_planted_pickles_are_refused_never_run(tmp_path):
+    run_script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
+    marker = tmp_path / "pwned"
+    checkpoint = tmp_path / "checkpoints" / "step_000010"
+    for name in ("optimizer.bin", "random_states_0.pkl"):
+        torch.save(PlantedPickle(marker), checkpoint / name)
+    for name in ("pytorch_model.bin", "model.pt", "training_args.bin"):  # bait beside the weights
+        torch.save(PlantedPickle(marker), tmp_path / name)
+
+    result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "20", check=False)
+    assert result.returncode == 2 and "optimizer.bin cannot be loaded safely" in result.stderr
+    run_script("launch/generate.py", "--checkpoint", tmp_path, "--num-samples", "4", "--out", tmp_path / "s.npz")
+    from aae_dist import AAE
+    AAE.from_pretrained(str(tmp_path))
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------ bad input: one line, exit 2
+@pytest.mark.parametrize("script, flags, message", [
+    ("train", ["--steps", "0"], "--steps must be a positive integer"),
+    ("train", ["--hidden", "-5"], "--hidden must be a positive integer"),
+    ("train", ["--lr-recon", "-1"], "--lr-recon must be > 0"),
+    ("train", ["--prior", "cauchy"], "invalid choice: 'cauchy'"),
+    ("train", ["--preset", "huge"], "invalid choice: 'huge'"),
+    ("train", ["--batch-size", "70000"], "exceeds the 60000 training images"),
+    ("train", ["--data-root", "/dev/null/data"], "could not download mnist into /dev/null/data/MNIST"),
+    ("train", ["--keep-checkpoints", "-1"], "--keep-checkpoints must be a non-negative integer"),
+    ("evaluate", ["--num-samples", "0"], "--num-samples must be an integer > 1"),
+])
+def test_bad_input_table(tmp_path, cli, script, flags, message):
+    base = {"train": ["--data-root", DATA_ROOT, "--output-dir", tmp_path / "r"],
+            "evaluate": ["--checkpoint", tmp_path]}[script]
+    status, _, err = cli(f"{script}.py", *base, *flags)
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and message in lines[0], err
+
+
+def test_output_dir_that_is_a_file(tmp_path, cli):
+    (tmp_path / "file").write_text("")
+    status, _, err = cli("train.py", "--data-root", DATA_ROOT, "--output-dir", tmp_path / "file")
+    assert status == 2 and "is a file" in err
+
+
+def test_missing_gpu(tmp_path, cli):
+    status, _, err = cli("train.py", "--data-root", DATA_ROOT, "--output-dir", tmp_path,
+                         env={"CUDA_VISIBLE_DEVICES": "7"})
+    (line,) = err.strip().splitlines()
+    assert status == 2 and "CUDA_VISIBLE_DEVICES=7 but torch sees no GPU" in line
+    status, _, err = cli("generate.py", "--checkpoint", tmp_path, "--out", tmp_path / "x.npz", "--device", "cuda:3")
+    assert status == 2 and "no such GPU" in err
