@@ -41,6 +41,7 @@ class DigitClassifier(nn.Module):
         return features, self.head(features).argmax(1)
 
 
+@torch.enable_grad()  # also when called from an evaluation under no_grad
 def train_classifier(dataset, data_root, epochs=2.0, batch_size=128, seed=0, device="cpu"):
     """Adam on the training set for `epochs` (fractions allowed) epochs; about 99% test accuracy on MNIST."""
     torch.manual_seed(seed)

@@ -138,6 +138,16 @@ def test_generate_from_a_dir_without_weights(tmp_path, cli):
 
 
 @needs_mnist
+def test_classifier_trains_inside_an_evaluation(tmp_path):
+    """evaluate() runs under no_grad and trains the classifier on first use: training must still have grads."""
+    from aae_dist.classifier import train_classifier
+
+    with torch.no_grad():
+        model = train_classifier("mnist", DATA_ROOT, epochs=0.01)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+@needs_mnist
 def test_evaluate_cli(tiny_run, tmp_path, monkeypatch):
     from aae_dist.classifier import save_classifier, train_classifier
 
