@@ -3,8 +3,8 @@
 from .config import TrainConfig
 from .errors import AAEError, ConfigError
 from .models import AAE, ModelConfig
-from .priors import GaussianPrior, Prior, build_prior
+from .priors import GaussianPrior, MixturePrior, Prior, SwissRollPrior, build_prior
 from .trainer import Trainer
 
-__all__ = ["AAE", "AAEError", "ConfigError", "GaussianPrior", "ModelConfig", "Prior", "TrainConfig", "Trainer",
-           "build_prior"]
+__all__ = ["AAE", "AAEError", "ConfigError", "GaussianPrior", "MixturePrior", "ModelConfig", "Prior", "SwissRollPrior",
+           "TrainConfig", "Trainer", "build_prior"]

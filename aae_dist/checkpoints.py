@@ -29,8 +29,8 @@ def checkpoint_path(output_dir, step):
 def list_checkpoints(output_dir, complete=True):
     """Checkpoint directories of a run, oldest first: the complete ones (with their state file), or all."""
     root = os.path.join(output_dir, CHECKPOINTS_DIR)
-    names = os.listdir(root) if os.path.isdir(root) else []
-    paths = [checkpoint_path(output_dir, s) for s in sorted(int(m.group(1)) for m in map(_NAME.fullmatch, names) if m)]
+    names = [name for name in (os.listdir(root) if os.path.isdir(root) else []) if _NAME.fullmatch(name)]
+    paths = [os.path.join(root, name) for name in sorted(names, key=lambda name: int(name[len("step_"):]))]
     return [p for p in paths if os.path.isfile(os.path.join(p, STATE_NAME))] if complete else paths
 
 

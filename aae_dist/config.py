@@ -5,8 +5,8 @@ from here.
 """
 
 import argparse
-import json
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 

@@ -1,6 +1,5 @@
 """The pictures of a run: loss curves, the encoded test set against the prior, and the manifold sweep."""
 
-import json
 import os
 
 import matplotlib
@@ -12,12 +11,12 @@ import torch  # noqa: E402
 from .data import load_dataset, to_model_input  # noqa: E402
 from .models import AAE  # noqa: E402
 from .sampling import manifold_codes, save_grid  # noqa: E402
-from .tracking import METRICS_NAME  # noqa: E402
+from .tracking import METRICS_NAME, parse  # noqa: E402
 
 
 def plot_losses(run_dir, path):
     with open(os.path.join(run_dir, METRICS_NAME)) as f:
-        records = [json.loads(line) for line in f if line.strip()]
+        records = [record for record in map(parse, f) if record]
     steps = [r["step"] for r in records]
     fig, (recon, adversarial) = plt.subplots(1, 2, figsize=(11, 4))
     recon.plot(steps, [r["recon_loss"] for r in records])

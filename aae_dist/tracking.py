@@ -16,6 +16,14 @@ METRICS_NAME = "metrics.jsonl"
 WANDB_ID_NAME = "wandb_run_id.txt"
 
 
+def parse(line):
+    """A metrics.jsonl record, or None for a blank line or one torn by a kill in mid-write."""
+    try:
+        return json.loads(line) if line.strip() else None
+    except ValueError:
+        return None
+
+
 class Tracker:
     def __init__(self, accelerator, output_dir, config, wandb=False, project=None, entity=None, run_name=None,
                  resume_step=None):
@@ -30,16 +38,16 @@ class Tracker:
         kept = []
         if step and os.path.exists(self.path):
             with open(self.path) as f:
-                kept = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
+                kept = [line for line in f if (record := parse(line)) and record["step"] <= step]
         with atomic_path(self.path) as tmp, open(tmp, "w") as f:
             f.writelines(kept)
 
     def _start_wandb(self, output_dir, config, project, entity, run_name):
+        import wandb  # here, not at the top: importing it costs a second that runs without W&B need not pay
+
         # One W&B run per run directory: a resumed run continues the same W&B run.
         id_path = os.path.join(output_dir, WANDB_ID_NAME)
         run_id = open(id_path).read().strip() if os.path.exists(id_path) else uuid.uuid4().hex[:12]
-        import wandb
-
         # W&B waits 90 s for an unreachable server by default; a run should not (WANDB_INIT_TIMEOUT still wins).
         settings = wandb.Settings(init_timeout=float(os.environ.get("WANDB_INIT_TIMEOUT", 30)))
         init_kwargs = dict(dir=output_dir, name=run_name or os.path.basename(os.path.abspath(output_dir)),

@@ -221,7 +221,7 @@ class Trainer:
             + (f", resumed at step {self.step}" if self.step else ""))
         progress = tqdm(total=config.steps, initial=self.step, desc="train", unit="step",
                         disable=not accelerator.is_main_process, dynamic_ncols=True)
-        sums, count, last_time, last_step = torch.zeros(len(METRICS), device=accelerator.device), 0, time.time(), self.step
+        sums, count, since = torch.zeros(len(METRICS), device=accelerator.device), 0, (self.step, time.time())
         with StopRequests() as stop:
             while self.step < config.steps:
                 metrics = self.train_step(self.batches.batch(self.step), self.prior_batch(self.step))
@@ -232,26 +232,17 @@ class Trainer:
                 progress.update(1)
                 done = self.step == config.steps
                 if self.step % config.log_every == 0 or done:
-                    means = (accelerator.reduce(sums, reduction="mean") / count).tolist()
-                    self._check_finite()
-                    now = time.time()
-                    record = dict(zip(METRICS, means), epoch=round(self.step / self.batches.steps_per_epoch, 3),
-                                  samples_per_s=(self.step - last_step) * self.batches.global_batch_size / (now - last_time))
-                    self.tracker.log(record, self.step)
+                    record, since = self._log(sums / count, since)
                     progress.set_postfix(recon=f"{record['recon_loss']:.4f}", d=f"{record['d_loss']:.3f}",
                                          g=f"{record['g_loss']:.3f}", samples_s=f"{record['samples_per_s']:.0f}")
                     sums.zero_()
-                    count, last_time, last_step = 0, now, self.step
+                    count = 0
                 if self.step % config.sample_every == 0 or done:
                     self.save_samples()
                 path = self.save_checkpoint() if self.step % config.checkpoint_every == 0 or done else None
                 if not done and self._stop_requested(stop):
                     progress.close()
-                    path = path or self.save_checkpoint()
-                    self.tracker.finish()
-                    accelerator.print(f"aae_dist: signal {stop.signum} received: stopped after step {self.step}, "
-                                      f"checkpoint in {path}; continue with --output-dir {self.output_dir} --resume")
-                    raise TrainingStopped(stop.signum)
+                    self._stop(stop.signum, path or self.save_checkpoint())
         progress.close()
         if accelerator.is_main_process:
             self.model.save_pretrained(self.output_dir)
@@ -262,6 +253,23 @@ class Trainer:
         self.tracker.finish()
         accelerator.print(f"aae_dist: done; weights in {os.path.join(self.output_dir, 'model.safetensors')}")
         return self.model
+
+    def _log(self, means, since):
+        """One metrics.jsonl (and W&B) record: means over the steps since the last record and over all processes,
+        and the samples/s of those steps. Returns the record and the start of the next interval."""
+        values = self.accelerator.reduce(means, reduction="mean").tolist()
+        self._check_finite()
+        (last_step, last_time), now = since, time.time()
+        record = dict(zip(METRICS, values), epoch=round(self.step / self.batches.steps_per_epoch, 3),
+                      samples_per_s=(self.step - last_step) * self.batches.global_batch_size / (now - last_time))
+        self.tracker.log(record, self.step)
+        return record, (self.step, now)
+
+    def _stop(self, signum, checkpoint):
+        self.tracker.finish()
+        self.accelerator.print(f"aae_dist: signal {signum} received: stopped after step {self.step}, checkpoint in "
+                               f"{checkpoint}; continue with --output-dir {self.output_dir} --resume")
+        raise TrainingStopped(signum)
 
     def _stop_requested(self, stop):
         """Whether to stop now. Under DDP all ranks must agree, so every STOP_POLL steps they share their flags

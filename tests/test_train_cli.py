@@ -57,6 +57,8 @@ def test_resume_computes_what_the_uninterrupted_run_would(tmp_path):
     common = [*TINY, "--log-every", "5", "--checkpoint-every", "10", "--sample-every", "20"]
     run_script("launch/train.py", *common, "--steps", "20", "--output-dir", tmp_path / "whole")
     run_script("launch/train.py", *common, "--steps", "10", "--output-dir", tmp_path / "split")
+    with open(tmp_path / "split" / "metrics.jsonl", "a") as f:
+        f.write('{"step": 11, "recon_lo')  # a record torn by a kill in mid-write
     # resume takes the run's config.json (hidden 64 ...) and only overrides what is given: here --steps
     result = run_script("launch/train.py", "--steps", "20", "--output-dir", tmp_path / "split", "--resume")
     assert "resumed at step 10" in result.stdout
