@@ -56,15 +56,17 @@ def assert_same_weights(a, b):
 def test_sigkill_at_any_moment_loses_nothing(tmp_path):
     """SIGKILL at random moments, one of them inside a checkpoint write: --resume ends bitwise where an
     uninterrupted run ends."""
-    flags = [*FLAGS, "--steps", "100", "--checkpoint-every", "5"]
+    flags = [*FLAGS, "--steps", "200", "--checkpoint-every", "5"]
     run_script("launch/train.py", *flags, "--output-dir", tmp_path / "whole")
     run = tmp_path / "killed"
     rng = random.Random(0)
+    newest = lambda: max(checkpoint_steps(run), default=0)
     for kill in ("random", "during a checkpoint write", "random"):
-        process = start(*flags, "--output-dir", run, *(["--resume"] if checkpoint_steps(run) else []))
-        if kill == "random":
-            wait_for(lambda: (run / "metrics.jsonl").exists(), process)
-            time.sleep(rng.uniform(0.0, 0.8))
+        process = start(*flags, "--output-dir", run, *(["--resume"] if newest() else []))
+        if kill == "random":  # a random moment a few checkpoints into this attempt
+            target = newest() + rng.choice(range(5, 45, 5))
+            wait_for(lambda: newest() >= target, process)
+            time.sleep(rng.uniform(0.0, 0.05))
         else:
             wait_for(lambda: any((run / "checkpoints").glob("*.tmp")), process)
         assert process.poll() is None, "the run ended before the kill"
@@ -74,7 +76,7 @@ def test_sigkill_at_any_moment_loses_nothing(tmp_path):
     run_script("launch/train.py", *flags, "--output-dir", run, "--resume")
     assert_same_weights(weights(tmp_path / "whole"), weights(run))
     assert [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == list(
-        range(5, 101, 5))
+        range(5, 201, 5))
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
