@@ -15,9 +15,9 @@ from .priors import PRIORS, TWO_D_PRIORS
 
 DATASETS = ("mnist", "fashion-mnist")
 # Recipes: values that replace the dataclass defaults. "paper" is the likelihood model of Makhzani et al. 2015
-# (appendix A.1: 784-1000-1000-8 encoder, its mirror as decoder, a 1000-1000 discriminator, N(0, 5^2 I) prior,
-# batch 100). What the paper leaves open is the lecture's choice here (Adam, its learning rates, BCE
-# reconstruction), except dropout, which the paper's networks do not have.
+# (appendix A.1 as reproduced by greentfrapp/adversarialautoencoder: 784-1000-1000-8 encoder, its mirror as decoder,
+# a 1000-1000 discriminator, N(0, 5^2 I) prior, batch 100, no dropout). The optimizer stays the lecture's (Adam,
+# its learning rates) and so does the BCE reconstruction; the README says what this leaves open.
 PRESETS = {
     "seed": {},
     "paper": dict(z_dim=8, hidden=1000, disc_hidden=1000, prior_std=5.0, dropout=0.0, disc_dropout=0.0),
