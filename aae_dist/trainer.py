@@ -36,6 +36,7 @@ from .tracking import Tracker
 CONFIG_NAME = "config.json"
 METRICS = ("recon_loss", "d_loss", "g_loss", "d_real", "d_fake")
 PHASES = ("reconstruction", "discriminator", "generator")
+LOSSES = ("recon_loss", "d_loss", "g_loss")  # the loss of each phase, in PHASES order
 STOP_POLL = 10  # steps between the ranks' checks for a stop signal under DDP
 
 
@@ -284,7 +285,7 @@ class Trainer:
 
     def _note_nonfinite(self, metrics):
         """Remember, on the device, the first step at which each phase's loss was not finite."""
-        losses = torch.stack([metrics[name] for name in ("recon_loss", "d_loss", "g_loss")]).float()
+        losses = torch.stack([metrics[name] for name in LOSSES]).float()
         first = self.first_nonfinite
         self.first_nonfinite = torch.where(~torch.isfinite(losses) & (first < 0), self.step, first)
 
@@ -314,6 +315,7 @@ class Trainer:
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self):
         """Models, all four optimizers, the grad scaler and every process's RNG state, via Accelerate."""
+        self._check_finite()  # a non-finite loss since the last log step: stop, naming its step and phase
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise AAEError(f"the weights are not finite at step {self.step}; no checkpoint written. Lower "
                            "--lr-recon/--lr-reg, then --resume from the last checkpoint")

@@ -186,9 +186,10 @@ def nan_from_step(monkeypatch, name, first_bad_step):
     monkeypatch.setattr(aae_dist.trainer, name, loss)
 
 
-def test_nonfinite_loss_stops_the_run_before_a_checkpoint(tmp_path, monkeypatch):
+@pytest.mark.parametrize("log_every", [5, 50])  # caught at a log step, or at a checkpoint between log steps
+def test_nonfinite_loss_stops_the_run_before_a_checkpoint(tmp_path, monkeypatch, log_every):
     nan_from_step(monkeypatch, "generator_loss", 7)
-    trainer = Trainer(tiny_config(output_dir=str(tmp_path), steps=20, log_every=5, checkpoint_every=5))
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), steps=20, log_every=log_every, checkpoint_every=5))
     with pytest.raises(AAEError, match="non-finite generator loss at step 7"):
         trainer.fit()
     assert checkpoint_steps(tmp_path) == [5]
