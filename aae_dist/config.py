@@ -85,15 +85,12 @@ class TrainConfig:
 
     def validate(self):
         for name in ("steps", "batch_size", "z_dim", "hidden", "disc_hidden", "log_every", "sample_every",
-                     "checkpoint_every"):
+                     "checkpoint_every", "ddp_timeout"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{flag(name)} must be a positive integer, got {value!r}")
-        for name in ("keep_checkpoints", "ddp_timeout"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < (0 if name == "keep_checkpoints" else 1):
-                raise ConfigError(f"{flag(name)} must be a {'non-negative' if name == 'keep_checkpoints' else 'positive'}"
-                                  f" integer, got {value!r}")
+        if not isinstance(self.keep_checkpoints, int) or self.keep_checkpoints < 0:
+            raise ConfigError(f"--keep-checkpoints must be a non-negative integer, got {self.keep_checkpoints!r}")
         for name in ("lr_recon", "lr_reg", "prior_std"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
@@ -182,11 +179,8 @@ def load_train_config(flags, saved_config_name="config.json"):
                 saved = json.load(f)
             names = {f.name for f in dataclasses.fields(TrainConfig)}
             flags = {**{k: v for k, v in saved.items() if k in names}, **flags}
-    preset = flags.get("preset", "seed")
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown --preset {preset!r}; choose one of {', '.join(PRESETS)}")
     if not flags.get("resume"):  # a resumed run's config.json already holds its preset's values
-        flags = {**PRESETS[preset], **flags}
+        flags = {**PRESETS.get(flags.get("preset", "seed"), {}), **flags}  # TrainConfig rejects unknown presets
     try:
         return TrainConfig(**flags)
     except TypeError as error:  # e.g. a value of the wrong type in a hand-edited config.json

@@ -96,11 +96,13 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
     codes = torch.cat([aae.encoder(x) for x in test_x.split(batch_size)]).float()
     prior_z = aae.prior.sample(len(codes), generator).float()
     mmd2, bandwidth = mmd(codes[:mmd_samples], prior_z[:mmd_samples])
-    results.update(posterior_mean=codes.mean(0).tolist(), prior_mean=prior_z.mean(0).tolist(),
-                   posterior_cov=torch.cov(codes.T).reshape(len(codes[0]), -1).tolist(),
-                   prior_cov=torch.cov(prior_z.T).reshape(len(codes[0]), -1).tolist(),
-                   mean_gap=(codes.mean(0) - prior_z.mean(0)).norm().item(),
-                   cov_gap_frobenius=(torch.cov(codes.T) - torch.cov(prior_z.T)).norm().item(),
+    # torch.cov of a (1, n) input is 0-d: keep every covariance a z_dim x z_dim matrix
+    (code_mean, code_cov), (prior_mean, prior_cov) = [(z.mean(0), torch.cov(z.T).reshape(z.shape[1], -1))
+                                                      for z in (codes, prior_z)]
+    results.update(posterior_mean=code_mean.tolist(), prior_mean=prior_mean.tolist(),
+                   posterior_cov=code_cov.tolist(), prior_cov=prior_cov.tolist(),
+                   mean_gap=(code_mean - prior_mean).norm().item(),
+                   cov_gap_frobenius=(code_cov - prior_cov).norm().item(),
                    mmd2=mmd2, mmd_kernel=f"gaussian exp(-|x-y|^2/(2h^2)), h = median pairwise distance = "
                                          f"{bandwidth:.4f}, {min(mmd_samples, len(codes))} samples each")
 
