@@ -23,6 +23,7 @@ PRESETS = {
     "paper": dict(z_dim=8, hidden=1000, disc_hidden=1000, prior_std=5.0, dropout=0.0, disc_dropout=0.0),
 }
 MIXED_PRECISION = ("no", "bf16", "fp16")
+CUDA_GRAPH = ("auto", "on", "off")
 
 
 def _default_data_root():
@@ -65,6 +66,9 @@ class TrainConfig:
         help="no|bf16|fp16; default: what `accelerate launch --mixed_precision` set, else no", choices=MIXED_PRECISION))
     cpu: bool = field(default=False, metadata=dict(help="train on the CPU even if a GPU is visible"))
     compile: bool = field(default=False, metadata=dict(help="torch.compile Q, P and D (slow to start; see Performance)"))
+    cuda_graph: str = field(default="auto", metadata=dict(
+        help="replay each training step from one CUDA graph (4-6x faster at batch 100 on a GPU, same results): "
+             "auto = wherever it applies (one GPU, precision no or bf16)", choices=CUDA_GRAPH))
     # outputs
     output_dir: str | None = field(default=None, metadata=dict(help="run directory (default: runs/<timestamp>)"))
     log_every: int = field(default=50, metadata=dict(help="steps between metrics.jsonl / W&B records"))
@@ -112,6 +116,8 @@ class TrainConfig:
         if self.mixed_precision not in (None, *MIXED_PRECISION):
             raise ConfigError(f"unknown --mixed-precision {self.mixed_precision!r}; "
                               f"choose one of {', '.join(MIXED_PRECISION)}")
+        if self.cuda_graph not in CUDA_GRAPH:
+            raise ConfigError(f"unknown --cuda-graph {self.cuda_graph!r}; choose one of {', '.join(CUDA_GRAPH)}")
         if self.resume and self.output_dir is None:
             raise ConfigError("--resume needs --output-dir naming the run to continue")
 

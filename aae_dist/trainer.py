@@ -18,7 +18,7 @@ from functools import partial
 import accelerate
 import torch
 from accelerate import Accelerator
-from accelerate.utils import InitProcessGroupKwargs, broadcast_object_list, set_seed
+from accelerate.utils import AutocastKwargs, InitProcessGroupKwargs, broadcast_object_list, set_seed
 from tqdm.auto import tqdm
 
 from . import checkpoints
@@ -59,6 +59,50 @@ def check_visible_gpus(config):
                           "(nvidia-smi lists them) or pass --cpu")
 
 
+def uses_cuda_graph(config, accelerator):
+    """Whether the step is replayed from a CUDA graph. A captured step must run without host syncs on one GPU:
+    fp16's overflow check and DDP's collectives are not captured here."""
+    problem = ("needs a GPU" if accelerator.device.type != "cuda" else
+               "runs on one process" if accelerator.num_processes > 1 else
+               "does not capture fp16's loss scaling" if accelerator.mixed_precision == "fp16" else None)
+    if config.cuda_graph == "on" and problem:
+        raise ConfigError(f"--cuda-graph on {problem}; use --cuda-graph auto (or off)")
+    return config.cuda_graph == "on" or (config.cuda_graph == "auto" and problem is None)
+
+
+class CUDAGraphed:
+    """`fn(*tensors)` replayed from one CUDA graph: its kernels (about 150 small ones for a step at batch 100)
+    are launched by one call instead of one by one from Python. Every call still runs `fn` once on its inputs:
+    the first WARMUP calls eagerly on a side stream (capture needs cuBLAS and the optimizers' state
+    initialised), the next one captures the graph and replays it, later ones copy their inputs into the
+    graph's buffers and replay. Outputs are the graph's own tensors, overwritten by the next call."""
+
+    WARMUP = 3
+
+    def __init__(self, fn):
+        self.fn, self.calls, self.graph = fn, 0, None
+
+    def __call__(self, *inputs):
+        self.calls += 1
+        if self.calls <= self.WARMUP:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                outputs = self.fn(*inputs)
+            torch.cuda.current_stream().wait_stream(side)
+            return outputs
+        if self.graph is None:
+            self.inputs = [tensor.clone() for tensor in inputs]
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):  # records the kernels without running them
+                self.outputs = self.fn(*self.inputs)
+        else:
+            for buffer, tensor in zip(self.inputs, inputs):
+                buffer.copy_(tensor)
+        self.graph.replay()
+        return self.outputs
+
+
 class Trainer:
     def __init__(self, config: TrainConfig):
         self.config = config
@@ -66,10 +110,14 @@ class Trainer:
         self.accelerator = accelerator = Accelerator(
             cpu=config.cpu, mixed_precision=config.mixed_precision, log_with="wandb" if config.wandb else None,
             # a rank that died leaves the others waiting in a collective: fail the job after this long
-            kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=config.ddp_timeout))])
+            kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=config.ddp_timeout)),
+                             # Each forward is its own autocast region, so caching cast weights saves nothing;
+                             # under a CUDA graph the cache would hold memory the graph has freed.
+                             AutocastKwargs(cache_enabled=False)])
         if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
             raise ConfigError("fp16 needs a GPU (on the CPU Accelerate would silently train in fp32); "
                               "use --mixed-precision bf16 or no")
+        self.cuda_graph = uses_cuda_graph(config, accelerator)
         self.output_dir = self._output_dir()
         resume_from = self._checkpoint_to_resume() if config.resume else None
 
@@ -84,7 +132,8 @@ class Trainer:
                 module.compile()
         # The lecture's four optimizers: two per phase; Q has one for reconstruction and one for regularization.
         # fused=True: one kernel per optimizer step instead of a loop over tensors (12x faster on a CPU).
-        adam = partial(torch.optim.Adam, fused=True)
+        # capturable: the step count stays on the GPU, so that a CUDA graph can record the update.
+        adam = partial(torch.optim.Adam, fused=True, capturable=self.cuda_graph)
         optim_P = adam(P.parameters(), lr=config.lr_recon)
         optim_Q_enc = adam(Q.parameters(), lr=config.lr_recon)
         optim_Q_gen = adam(Q.parameters(), lr=config.lr_reg)
@@ -105,6 +154,7 @@ class Trainer:
         self.lattice = latent_lattice(config.z_dim).to(accelerator.device)
         self.step = 0
         self.first_nonfinite = torch.full((3,), -1, device=accelerator.device)
+        self.graphed_step = CUDAGraphed(self._train_step) if self.cuda_graph else None
 
         if resume_from:
             self.load_checkpoint(resume_from)
@@ -142,7 +192,8 @@ class Trainer:
         return {**asdict(self.config), "output_dir": self.output_dir, "world_size": accelerator.num_processes,
                 "global_batch_size": self.batches.global_batch_size, "steps_per_epoch": self.batches.steps_per_epoch,
                 "device": str(accelerator.device), "distributed_type": str(accelerator.distributed_type),
-                "resolved_mixed_precision": accelerator.mixed_precision, "torch": torch.__version__,
+                "resolved_mixed_precision": accelerator.mixed_precision, "resolved_cuda_graph": self.cuda_graph,
+                "torch": torch.__version__,
                 "accelerate": accelerate.__version__}
 
     # ---------------------------------------------------------------- one training step
@@ -196,6 +247,11 @@ class Trainer:
 
     def train_step(self, x, z_real):
         """One AAE step on this process's batch x (n, 784) and prior samples z_real (n, z_dim)."""
+        if self.graphed_step:
+            return self.graphed_step(x, z_real)
+        return self._train_step(x, z_real)
+
+    def _train_step(self, x, z_real):
         recon_loss = self.reconstruction_phase(x)
         d_loss, d_real, d_fake = self.discriminator_phase(x, z_real)
         g_loss = self.generator_phase(x)
@@ -218,7 +274,8 @@ class Trainer:
         accelerator.print(
             f"aae_dist: {config.dataset}, {config.steps} steps, batch {config.batch_size} per process x "
             f"{accelerator.num_processes} process(es) = global batch {self.batches.global_batch_size}, "
-            f"device {accelerator.device}, mixed precision {accelerator.mixed_precision}, output {self.output_dir}"
+            f"device {accelerator.device}, mixed precision {accelerator.mixed_precision}"
+            f"{', CUDA graph' if self.cuda_graph else ''}, output {self.output_dir}"
             + (f", resumed at step {self.step}" if self.step else ""))
         progress = tqdm(total=config.steps, initial=self.step, desc="train", unit="step",
                         disable=not accelerator.is_main_process, dynamic_ncols=True)

@@ -32,6 +32,7 @@ from accelerate.utils import gather_object
 from torch import nn
 
 from aae_dist import TrainConfig, Trainer
+from aae_dist.trainer import CUDAGraphed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seed_baseline import SeedLoop  # noqa: E402
@@ -47,6 +48,8 @@ def parse_args(argv=None):
     parser.add_argument("--precision", default="no", help="comma-separated subset of no,bf16,fp16")
     parser.add_argument("--compile", nargs="?", const="off,on", default="off",
                         help="torch.compile: off, on, or off,on (the bare flag)")
+    parser.add_argument("--cuda-graph", nargs="?", const="off,on", default="off",
+                        help="the step (and each timed phase) replayed from a CUDA graph: off, on, or off,on (GPU only)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all configurations (interleaved)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (compilation happens here)")
@@ -64,6 +67,7 @@ def parse_args(argv=None):
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     args.precision = args.precision.split(",")
     args.compile = [{"off": False, "on": True}[c] for c in args.compile.split(",")]
+    args.cuda_graph = [{"off": False, "on": True}[c] for c in args.cuda_graph.split(",")]
     if not set(args.precision) <= set(DTYPES):
         parser.error(f"--precision: choose from {', '.join(DTYPES)}")
     return args
@@ -95,15 +99,20 @@ def time_steps(fetch, recon, reg, full, steps, device):
 
 
 class Configuration:
-    """One implementation at one batch size, precision and compile setting, and its per-step times so far."""
+    """One implementation at one batch size, precision, compile and CUDA-graph setting, and its per-step times so
+    far."""
 
-    def __init__(self, impl, batch_size, precision, compile, device, fetch, recon, reg, full):
-        self.impl, self.batch_size, self.precision, self.compile = impl, batch_size, precision, compile
+    def __init__(self, impl, batch_size, precision, compile, cuda_graph, device, fetch, recon, reg, full):
+        self.impl, self.batch_size, self.precision = impl, batch_size, precision
+        self.compile, self.cuda_graph = compile, cuda_graph
         self.device, self.fetch, self.recon, self.reg, self.full = device, fetch, recon, reg, full
         self.times = ([], [], [])
 
     def warm_up(self, steps):
         for _ in range(steps):
+            batch = self.fetch()
+            self.recon(batch)
+            self.reg(batch)
             self.full()
 
     def time(self, steps):
@@ -112,11 +121,12 @@ class Configuration:
             total.extend(new)
 
 
-def aae_configuration(args, batch_size, precision, compile):
+def aae_configuration(args, batch_size, precision, compile, cuda_graph):
     AcceleratorState._reset_state()  # a new Accelerator per configuration (the process group stays)
     trainer = Trainer(TrainConfig(data_root=args.data_root, no_download=True, batch_size=batch_size,
                                   mixed_precision=precision, compile=compile, cpu=args.cpu, hidden=args.hidden,
-                                  disc_hidden=args.disc_hidden, output_dir=tempfile.mkdtemp(prefix="aae-bench-")))
+                                  disc_hidden=args.disc_hidden, cuda_graph="on" if cuda_graph else "off",
+                                  output_dir=tempfile.mkdtemp(prefix="aae-bench-")))
     counter = iter(range(10**9))
     scaler = trainer.accelerator.scaler
 
@@ -124,21 +134,24 @@ def aae_configuration(args, batch_size, precision, compile):
         step = next(counter)
         return trainer.batches.batch(step), trainer.prior_batch(step)
 
-    def regularization(batch):
-        trainer.discriminator_phase(*batch)
-        trainer.generator_phase(batch[0])
+    def regularization(x, z_real):
+        trainer.discriminator_phase(x, z_real)
+        trainer.generator_phase(x)
         if scaler is not None:  # as train_step does, once per step
             scaler.update()
 
-    configuration = Configuration("aae_dist", batch_size, precision, compile, trainer.accelerator.device, fetch,
-                                  lambda batch: trainer.reconstruction_phase(batch[0]), regularization,
+    # With a CUDA graph, train_step replays its own; each phase timed alone gets one too.
+    graphed = CUDAGraphed if cuda_graph else (lambda fn: fn)
+    recon, reg = graphed(trainer.reconstruction_phase), graphed(regularization)
+    configuration = Configuration("aae_dist", batch_size, precision, compile, cuda_graph, trainer.accelerator.device,
+                                  fetch, lambda batch: recon(batch[0]), lambda batch: reg(*batch),
                                   lambda: trainer.train_step(*fetch()))
     return configuration, trainer
 
 
 def seed_configuration(args, batch_size, device):
     loop = SeedLoop(args.data_root, device, batch_size)
-    return Configuration("seed", batch_size, "no", False, device, loop.next_batch, loop.reconstruction_phase,
+    return Configuration("seed", batch_size, "no", False, False, device, loop.next_batch, loop.reconstruction_phase,
                          loop.regularization_phase, loop.train_step)
 
 
@@ -207,15 +220,16 @@ def summarize(seconds, batch_size):
     return dict(samples_per_s=batch_size / median, ms_median=median * 1e3, ms_p25=p25 * 1e3, ms_p75=p75 * 1e3)
 
 
-def record(impl, times, batch_size, precision, compile, accelerator, limit):
+def record(configuration, accelerator, limit):
     """One configuration's record on the main process: each rank's samples/s and their sum (aggregate)."""
-    per_rank = gather_object([[summarize(t, batch_size) for t in times]])
+    c, batch_size = configuration, configuration.batch_size
+    per_rank = gather_object([[summarize(t, batch_size) for t in c.times]])
     if not accelerator.is_main_process:
         return None
     device = accelerator.device
-    rec = dict(impl=impl, device=device.type, device_name=device_name(device), torch_version=torch.__version__,
+    rec = dict(impl=c.impl, device=device.type, device_name=device_name(device), torch_version=torch.__version__,
                threads=torch.get_num_threads(), world_size=accelerator.num_processes, batch_size=batch_size,
-               precision=precision, compile=compile)
+               precision=c.precision, compile=c.compile, cuda_graph=c.cuda_graph)
     for i, phase in enumerate(("recon", "reg", "step")):
         rec[f"{phase}_samples_per_s"] = sum(rank[i]["samples_per_s"] for rank in per_rank)
         rec[f"{phase}_ms_median"] = per_rank[0][i]["ms_median"]
@@ -229,11 +243,11 @@ def record(impl, times, batch_size, precision, compile, accelerator, limit):
 
 
 def config_key(r):
-    return r["impl"], r["batch_size"], r["precision"], r["compile"], r["threads"]
+    return r["impl"], r["batch_size"], r["precision"], r["compile"], r.get("cuda_graph", False), r["threads"]
 
 
 def markdown(records):
-    head = ("| impl | batch | precision | compile | world | recon samples/s | reg samples/s | step samples/s "
+    head = ("| impl | batch | precision | compile | graph | world | recon samples/s | reg samples/s | step samples/s "
             "| step ms (IQR) | GFLOP/s | floor samples/s | floor fraction | ours/seed recon, reg, step |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     seeds = {r["batch_size"]: r for r in records if r["impl"] == "seed"}
@@ -244,6 +258,7 @@ def markdown(records):
         low, high = r["step_ms_iqr"]
         lines.append(
             f"| {r['impl']} | {r['batch_size']} | {r['precision']} | {'on' if r['compile'] else 'off'} "
+            f"| {'on' if r['cuda_graph'] else 'off'} "
             f"| {r['world_size']} | {r['recon_samples_per_s']:.0f} | {r['reg_samples_per_s']:.0f} "
             f"| {r['step_samples_per_s']:.0f} | {r['step_ms_median']:.1f} ({low:.1f}-{high:.1f}) "
             f"| {r['achieved_flops_per_s'] / 1e9:.0f} | {r['floor_samples_per_s']:.0f} | {r['floor_fraction']:.2f} "
@@ -266,8 +281,9 @@ def main():
     for batch_size in args.batch_sizes:
         for precision in args.precision:
             for compile in args.compile:
-                configuration, trainer = aae_configuration(args, batch_size, precision, compile)
-                configurations.append(configuration)
+                for cuda_graph in args.cuda_graph:
+                    configuration, trainer = aae_configuration(args, batch_size, precision, compile, cuda_graph)
+                    configurations.append(configuration)
                 floors.setdefault((batch_size, precision), [])
         floors.setdefault((batch_size, "no"), [])
         if args.seed_baseline:
@@ -285,8 +301,7 @@ def main():
                                  "copy_bytes_per_s": bandwidth})
     limits = {key: {name: statistics.median(m[name] for m in measurements) for name in measurements[0]}
               for key, measurements in floors.items()}
-    records = [record(c.impl, c.times, c.batch_size, c.precision, c.compile, accelerator,
-                      limits[c.batch_size, c.precision]) for c in configurations]
+    records = [record(c, accelerator, limits[c.batch_size, c.precision]) for c in configurations]
     if not accelerator.is_main_process:
         return
     first = limits[args.batch_sizes[0], "no"]

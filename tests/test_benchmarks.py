@@ -10,7 +10,7 @@ from conftest import DATA_ROOT, REPO, needs_mnist, run_script
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 FIELDS = {"impl", "device", "device_name", "torch_version", "threads", "world_size", "batch_size", "precision",
-          "compile", "recon_samples_per_s", "reg_samples_per_s", "step_samples_per_s", "floor_fraction"}
+          "compile", "cuda_graph", "recon_samples_per_s", "reg_samples_per_s", "step_samples_per_s", "floor_fraction"}
 
 
 @needs_mnist
@@ -27,7 +27,7 @@ def test_throughput_writes_a_record_per_configuration(tmp_path):
         assert FIELDS <= r.keys()
         assert r["device"] == "cpu" and r["world_size"] == 1 and r["compile"] is False
         assert all(r[f"{p}_samples_per_s"] > 0 for p in ("recon", "reg", "step")) and r["floor_fraction"] > 0
-    assert "| aae_dist | 8 | bf16 | off | 1 |" in result.stdout  # the Markdown table
+    assert "| aae_dist | 8 | bf16 | off | off | 1 |" in result.stdout  # the Markdown table
     assert result.stdout.count("x, ") >= 8  # our/seed ratios on the aae_dist rows
 
 

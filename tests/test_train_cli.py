@@ -31,6 +31,7 @@ def test_seed_recipe_learns_on_real_mnist(tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["steps"] == 300 and config["hidden"] == 1000 and config["z_dim"] == 2
     assert config["world_size"] == 1 and config["global_batch_size"] == 100
+    assert config["cuda_graph"] == "auto" and config["resolved_cuda_graph"] is False  # no GPU: eager steps
 
     log = records(run)
     assert [r["step"] for r in log] == list(range(10, 301, 10))
@@ -104,6 +105,7 @@ def test_wandb_offline_logs_metrics_images_and_config(tmp_path):
     (["--steps", "ten"], "invalid int value: 'ten'"),
     (["--resume"], "--resume: no checkpoint in"),
     (["--mixed-precision", "fp16", "--cpu"], "fp16 needs a GPU"),
+    (["--cuda-graph", "on", "--cpu"], "--cuda-graph on needs a GPU; use --cuda-graph auto (or off)"),
 ])
 def test_bad_flags_give_one_clear_line(tmp_path, cli, flags, message):
     status, _, err = cli("train.py", "--data-root", DATA_ROOT, "--output-dir", tmp_path / "r", *flags)
