@@ -11,8 +11,9 @@ import sys
 from accelerate.utils import load as accelerate_load
 from safetensors.torch import load_file
 
-from .config import RESUME_FIXED, flag
-from .errors import one_line
+from .config import RESUME_FIXED, TrainConfig, flag
+from .errors import AAEError, one_line
+from .models import AAE
 
 CHECKPOINTS_DIR = "checkpoints"
 STATE_NAME = "trainer_state.json"  # written last: its presence marks a complete checkpoint
@@ -60,6 +61,22 @@ def prune(output_dir, keep):
     """Delete all but the newest `keep` complete checkpoints."""
     for path in list_checkpoints(output_dir)[:-keep]:
         discard(path)
+
+
+def is_checkpoint(path):
+    return os.path.isfile(os.path.join(path, STATE_NAME))
+
+
+def load_model(path, device="cpu"):
+    """The AAE saved in a checkpoint directory (checkpoints/step_N), in eval mode: to generate from or evaluate
+    any point of a run, not only its end."""
+    if not is_checkpoint(path) or problem(path):
+        raise AAEError(f"{path} is not a complete aae_dist checkpoint; name a run directory or one of its "
+                       f"{CHECKPOINTS_DIR}/step_N directories")
+    aae = AAE(TrainConfig(**read_state(path)["config"]).model_config())
+    for module, name in zip((aae.encoder, aae.decoder, aae.discriminator), MODEL_FILES):  # the Trainer's order
+        module.load_state_dict(load_file(os.path.join(path, name)))
+    return aae.to(device).eval()
 
 
 def problem(path, needs_scaler=False):

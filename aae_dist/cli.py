@@ -6,7 +6,9 @@ import sys
 
 import torch
 
+from . import checkpoints
 from .errors import AAEError, TrainingStopped
+from .models import AAE
 
 
 def pick_device(name):
@@ -38,18 +40,29 @@ def run(main):
 
 def add_run_arguments(parser, data_root=False):
     """The flags the scripts after training share: the run directory, the seed, the device (and the data)."""
-    parser.add_argument("--checkpoint", required=True, help="run directory written by launch/train.py")
+    parser.add_argument("--checkpoint", required=True, help="run directory written by launch/train.py (its final "
+                        "weights), or one of its checkpoints/step_N directories")
     parser.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default: 0)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if any, else cpu)")
     if data_root:
         parser.add_argument("--data-root", help="dataset folder (default: $AAE_DATA_ROOT, else the run's)")
 
 
-def read_run(run_dir, data_root=None):
-    """(config.json of a run directory, the data root to use: the flag, else $AAE_DATA_ROOT, else the run's)."""
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.isfile(path):
-        raise AAEError(f"{path} is missing; point at a run directory written by launch/train.py")
-    with open(path) as f:
-        config = json.load(f)
+def read_run(path, data_root=None):
+    """(the configuration of a run directory or of one of its checkpoints, the data root to use: the flag, else
+    $AAE_DATA_ROOT, else the run's)."""
+    if checkpoints.is_checkpoint(path):
+        config = checkpoints.read_state(path)["config"]
+    else:
+        config_path = os.path.join(path, "config.json")
+        if not os.path.isfile(config_path):
+            raise AAEError(f"{config_path} is missing; point at a run directory written by launch/train.py "
+                           f"(or one of its {checkpoints.CHECKPOINTS_DIR}/step_N directories)")
+        with open(config_path) as f:
+            config = json.load(f)
     return config, data_root or os.environ.get("AAE_DATA_ROOT") or config["data_root"]
+
+
+def load_model(path, device):
+    """The AAE of a run directory (its final weights) or of one of its checkpoints (the weights at that step)."""
+    return checkpoints.load_model(path, device) if checkpoints.is_checkpoint(path) else AAE.from_pretrained(path, device)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .models import ModelConfig
 from .priors import PRIORS, TWO_D_PRIORS
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -121,6 +122,11 @@ class TrainConfig:
         if self.resume and self.output_dir is None:
             raise ConfigError("--resume needs --output-dir naming the run to continue")
 
+
+    def model_config(self):
+        """The networks and prior this configuration trains."""
+        return ModelConfig(z_dim=self.z_dim, hidden=self.hidden, disc_hidden=self.disc_hidden, dropout=self.dropout,
+                           disc_dropout=self.disc_dropout, prior=self.prior_config())
 
     def prior_config(self):
         """The prior's description for models.ModelConfig (and model_config.json)."""

@@ -28,7 +28,7 @@ from .errors import AAEError, ConfigError, TrainingStopped
 from .files import write_json
 from .interrupts import StopRequests
 from .losses import discriminator_loss, generator_loss, reconstruction_loss
-from .models import AAE, ModelConfig
+from .models import AAE
 from .plots import make_pictures
 from .sampling import latent_lattice, save_grid
 from .tracking import Tracker
@@ -123,9 +123,7 @@ class Trainer:
 
         # Same seed on every rank: identical initial weights. Then one seed per rank: independent dropout.
         set_seed(config.seed)
-        self.model = AAE(ModelConfig(z_dim=config.z_dim, hidden=config.hidden, disc_hidden=config.disc_hidden,
-                                     dropout=config.dropout, disc_dropout=config.disc_dropout,
-                                     prior=config.prior_config()))
+        self.model = AAE(config.model_config())
         Q, P, D = self.model.encoder, self.model.decoder, self.model.discriminator
         if config.compile:  # in place, so that DDP-wrapped and plain calls both run the compiled code
             for module in (Q, P, D):

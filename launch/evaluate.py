@@ -2,10 +2,11 @@
 encoded test set matches the prior, the discriminator's view, and sample quality through a digit classifier.
 
     python launch/evaluate.py --checkpoint runs/a --data-root ../shared/data --json runs/a/eval.json
+    python launch/evaluate.py --checkpoint runs/a/checkpoints/step_010000 ...   # the weights at step 10000
 """
 
-from aae_dist import AAE
-from aae_dist.cli import add_run_arguments, pick_device, read_run, run
+from aae_dist import checkpoints
+from aae_dist.cli import add_run_arguments, load_model, pick_device, read_run, run
 from aae_dist.config import OneLineParser
 from aae_dist.files import write_json
 from aae_dist.metrics import evaluate
@@ -26,7 +27,7 @@ def parse_args():
 def main():
     args = parse_args()
     device = pick_device(args.device)
-    aae = AAE.from_pretrained(args.checkpoint, device=device)
+    aae = load_model(args.checkpoint, device)
     config, data_root = read_run(args.checkpoint, args.data_root)
     results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed)
     print(f"evaluate.py: {args.checkpoint} on {config['dataset']} ({args.num_samples} samples)\n"
@@ -43,7 +44,8 @@ def main():
     if args.json:
         write_json(args.json, results)
     scalars = {f"eval/{k}": v for k, v in results.items() if isinstance(v, (int, float))}
-    log_to_finished_run(args.checkpoint, summary=scalars)
+    if not checkpoints.is_checkpoint(args.checkpoint):  # the W&B run's summary describes its final weights
+        log_to_finished_run(args.checkpoint, summary=scalars)
 
 
 if __name__ == "__main__":

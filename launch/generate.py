@@ -12,8 +12,8 @@ import os
 import numpy as np
 import torch
 
-from aae_dist import AAE, AAEError
-from aae_dist.cli import add_run_arguments, pick_device, run
+from aae_dist import AAEError
+from aae_dist.cli import add_run_arguments, load_model, pick_device, run
 from aae_dist.config import OneLineParser
 from aae_dist.sampling import generate, latent_lattice, manifold_codes, save_grid
 
@@ -43,7 +43,7 @@ def parse_args():
 def main():
     args = parse_args()
     device = pick_device(args.device)
-    aae = AAE.from_pretrained(args.checkpoint, device=device)
+    aae = load_model(args.checkpoint, device)
     generator = torch.Generator(device).manual_seed(args.seed)
     if args.lattice or args.manifold:
         if args.manifold and aae.prior.dim != 2:

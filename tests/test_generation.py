@@ -85,7 +85,8 @@ def test_mmd_and_label_entropy():
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("tiny") / "run"
-    run_script("launch/train.py", *TINY, "--steps", "30", "--log-every", "10", "--output-dir", run)
+    run_script("launch/train.py", *TINY, "--steps", "30", "--log-every", "10", "--checkpoint-every", "15",
+               "--output-dir", run)
     return run
 
 
@@ -110,6 +111,26 @@ def test_generation_shapes_ranges_and_determinism(tiny_run, tmp_path):
     # the library call gives the same images
     images, z = AAE.from_pretrained(str(tiny_run)).sample(50, torch.Generator().manual_seed(1))
     assert np.allclose(images.numpy(), a["images"], atol=1e-6)
+
+
+@needs_mnist
+def test_generation_from_a_checkpoint(tiny_run, tmp_path):
+    """A checkpoint directory loads as the weights of its step: the last one holds the run's final weights."""
+    *earlier, last = sorted((tiny_run / "checkpoints").glob("step_*"))
+    images = {}
+    for name, source in (("run", tiny_run), ("last", last), ("earlier", earlier[0])):
+        run_script("launch/generate.py", "--checkpoint", source, "--num-samples", "20", "--out", tmp_path / f"{name}.npz")
+        images[name] = np.load(tmp_path / f"{name}.npz")["images"]
+    assert np.array_equal(images["run"], images["last"]) and not np.array_equal(images["run"], images["earlier"])
+
+
+def test_generate_from_a_broken_checkpoint(tmp_path, cli):
+    step = tmp_path / "checkpoints" / "step_000010"
+    step.mkdir(parents=True)
+    (step / "trainer_state.json").write_text('{"step": 10, "config": {}}')  # its weights are missing
+    status, _, err = cli("generate.py", "--checkpoint", step, "--out", tmp_path / "x.npz")
+    (line,) = err.strip().splitlines()
+    assert status == 2 and "is not a complete aae_dist checkpoint" in line
 
 
 @needs_mnist
