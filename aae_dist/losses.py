@@ -1,11 +1,15 @@
-"""The three AAE losses, all binary cross-entropy on logits (safe under autocast, unlike sigmoid + BCE)."""
+"""The three AAE losses, from logits in fp32 (binary cross-entropy on logits is safe under autocast, unlike sigmoid +
+BCE)."""
 
 import torch
 import torch.nn.functional as F
 
 
-def reconstruction_loss(image_logits, images):
-    """BCE between P(Q(x)) and x, averaged over pixels and batch (the lecture's reduction)."""
+def reconstruction_loss(image_logits, images, kind="bce"):
+    """Between P(Q(x)) and x, averaged over pixels and batch (the lecture's reduction): bce, the lecture's binary
+    cross-entropy, or mse, the squared error of the sigmoid image (the AAE paper's "Euclidean cost")."""
+    if kind == "mse":
+        return F.mse_loss(torch.sigmoid(image_logits.float()), images.float())
     return F.binary_cross_entropy_with_logits(image_logits.float(), images.float())
 
 

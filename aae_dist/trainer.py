@@ -197,7 +197,7 @@ class Trainer:
     # ---------------------------------------------------------------- one training step
     def reconstruction_phase(self, x):
         self.Q.train()
-        loss = reconstruction_loss(self.P(self.Q(x)), x)
+        loss = reconstruction_loss(self.P(self.Q(x)), x, self.config.recon_loss)
         self._backward_and_step(loss, self.optim_P, self.optim_Q_enc)
         return loss.detach()
 

@@ -62,6 +62,7 @@ def test_losses_match_hand_computation():
     p = torch.sigmoid(logits)
     hand = -(target * torch.log(p) + (1 - target) * torch.log(1 - p)).mean()
     assert torch.allclose(reconstruction_loss(logits, target), hand, atol=1e-6)
+    assert torch.allclose(reconstruction_loss(logits, target, "mse"), ((p - target) ** 2).mean(), atol=1e-6)
 
     real, fake = torch.randn(6, 1), torch.randn(6, 1)
     hand_d = -(torch.log(torch.sigmoid(real)).mean() + torch.log(1 - torch.sigmoid(fake)).mean())

@@ -113,6 +113,16 @@ def test_bad_flags_give_one_clear_line(tmp_path, cli, flags, message):
     assert status == 2 and len(lines) == 1 and message in lines[0], err
 
 
+def test_a_hand_edited_config_is_checked_like_the_flags(tmp_path, cli):
+    """--resume takes its values from config.json, past the parser's choices: the config checks them itself."""
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"recon_loss": "l1", "data_root": DATA_ROOT}))
+    status, _, err = cli("train.py", "--output-dir", run, "--resume")
+    (line,) = err.strip().splitlines()
+    assert status == 2 and "unknown --recon-loss 'l1'; choose one of bce, mse" in line
+
+
 def test_a_bad_flag_as_a_process(tmp_path):
     """The same from a real process: one line on stderr, status 2, no traceback."""
     result = run_script("launch/train.py", "--batch-size", "0", "--output-dir", tmp_path, check=False)
