@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import ACCELERATE, DATA_ROOT, TINY, needs_mnist, run_script
+from conftest import ACCELERATE, DATA_ROOT, TINY, needs_mnist, run_script, tiny_config
 
 METRIC_KEYS = {"step", "epoch", "recon_loss", "d_loss", "g_loss", "d_real", "d_fake", "samples_per_s"}
 
@@ -70,6 +70,21 @@ def test_resume_computes_what_the_uninterrupted_run_would(tmp_path):
         assert torch.equal(whole[key], split[key]), key
     assert records(tmp_path / "whole") == [{**r, "samples_per_s": w["samples_per_s"]}
                                            for r, w in zip(records(tmp_path / "split"), records(tmp_path / "whole"))]
+
+
+@needs_mnist
+def test_resume_takes_new_learning_rates(tmp_path):
+    """The optimizers' saved state holds their learning rates; --lr-recon/--lr-reg given on resume must win."""
+    from accelerate.state import AcceleratorState
+
+    from aae_dist import Trainer
+
+    Trainer(tiny_config(output_dir=str(tmp_path), steps=5, checkpoint_every=5)).fit()
+    AcceleratorState._reset_state(reset_partial_state=True)
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), steps=10, resume=True, lr_recon=1e-5, lr_reg=2e-6))
+    lrs = {name: {group["lr"] for group in getattr(trainer, name).param_groups}
+           for name in ("optim_P", "optim_Q_enc", "optim_Q_gen", "optim_D")}
+    assert trainer.step == 5 and lrs == dict(optim_P={1e-5}, optim_Q_enc={1e-5}, optim_Q_gen={2e-6}, optim_D={2e-6})
 
 
 @needs_mnist
