@@ -227,7 +227,8 @@ def test_paper_preset_and_its_overrides(tmp_path):
     from aae_dist.config import load_train_config
 
     config = load_train_config({"preset": "paper"})
-    assert (config.z_dim, config.hidden, config.disc_hidden, config.prior_std, config.dropout) == (8, 1000, 1000, 5.0, 0)
+    assert (config.z_dim, config.hidden, config.disc_hidden, config.prior_std, config.dropout, config.recon_loss) == (
+        5, 1000, 1000, 5.0, 0, "mse")
     assert load_train_config({"preset": "paper", "z_dim": 4}).z_dim == 4
     result = run_script("launch/train.py", "--prior", "mixture", "--z-dim", "3", "--output-dir", tmp_path, check=False)
     assert result.returncode == 2 and "--prior mixture is 2-D" in result.stderr
