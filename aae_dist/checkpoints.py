@@ -70,12 +70,13 @@ def is_checkpoint(path):
 def load_model(path, device="cpu"):
     """The AAE saved in a checkpoint directory (checkpoints/step_N), in eval mode: to generate from or evaluate
     any point of a run, not only its end."""
-    if not is_checkpoint(path) or problem(path):
-        raise AAEError(f"{path} is not a complete aae_dist checkpoint; name a run directory or one of its "
-                       f"{CHECKPOINTS_DIR}/step_N directories")
-    aae = AAE(TrainConfig(**read_state(path)["config"]).model_config())
-    for module, name in zip((aae.encoder, aae.decoder, aae.discriminator), MODEL_FILES):  # the Trainer's order
-        module.load_state_dict(load_file(os.path.join(path, name)))
+    try:  # only the state file and the three weight files: the optimizers' and RNG files are not needed here
+        aae = AAE(TrainConfig(**read_state(path)["config"]).model_config())
+        for module, name in zip((aae.encoder, aae.decoder, aae.discriminator), MODEL_FILES):  # the Trainer's order
+            module.load_state_dict(load_file(os.path.join(path, name)))  # safetensors: no code is ever unpickled
+    except Exception as error:  # what a missing, broken or foreign file raises varies, as in problem()
+        raise AAEError(f"{path} is not a complete aae_dist checkpoint ({one_line(error, 160)}); name a run "
+                       f"directory or one of its {CHECKPOINTS_DIR}/step_N directories") from error
     return aae.to(device).eval()
 
 
