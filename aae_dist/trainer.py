@@ -390,11 +390,11 @@ class Trainer:
     def load_checkpoint(self, path):
         self.accelerator.load_state(path)
         self.step = checkpoints.read_state(path)["step"]
-        # An optimizer's saved state carries its learning rate: this run's (--lr-recon/--lr-reg given on resume) wins.
-        for optimizer, lr in ((self.optim_P, self.config.lr_recon), (self.optim_Q_enc, self.config.lr_recon),
-                              (self.optim_Q_gen, self.config.lr_reg), (self.optim_D, self.config.lr_reg)):
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+        # An optimizer's saved state carries its learning rate; this run's (--lr-recon/--lr-reg given on resume) wins.
+        # load_state_dict leaves `defaults` alone: it still holds the lr each optimizer was built with above.
+        for optimizer in (self.optim_P, self.optim_Q_enc, self.optim_Q_gen, self.optim_D):
+            for group in optimizer.optimizer.param_groups:
+                group["lr"] = optimizer.optimizer.defaults["lr"]
 
     def _save_plain_weights(self, models, weights, output_dir):
         weights[:] = [self.accelerator.unwrap_model(model).state_dict() for model in models]
