@@ -71,7 +71,7 @@ def uses_cuda_graph(config, accelerator):
 
 
 class CUDAGraphed:
-    """`fn(*tensors)` replayed from one CUDA graph: its kernels (about 150 small ones for a step at batch 100)
+    """`fn(*tensors)` replayed from one CUDA graph: its many small kernels (a step at batch 100 is launch-bound)
     are launched by one call instead of one by one from Python. Every call still runs `fn` once on its inputs:
     the first WARMUP calls eagerly on a side stream (capture needs cuBLAS and the optimizers' state
     initialised), the next one captures the graph and replays it, later ones copy their inputs into the
