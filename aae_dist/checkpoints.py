@@ -1,5 +1,9 @@
 """Checkpoint directories: checkpoints/step_XXXXXX/ inside a run directory, written under a temporary name and
 renamed into place, so that a checkpoint directory with its final name is always complete.
+
+A checkpoint holds each network as NAME.safetensors and each optimizer's state as NAME.bin, under the names the
+model gives them (encoder.safetensors, optim_D.bin, ...), Accelerate's RNG states of every process (and the fp16
+loss scaler), and trainer_state.json: the step, the training configuration and the model's.
 """
 
 import json
@@ -7,20 +11,23 @@ import os
 import re
 import shutil
 import sys
+from dataclasses import asdict
 
+import torch
 from accelerate.utils import load as accelerate_load
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from .config import RESUME_FIXED, TrainConfig, flag
 from .errors import AAEError, one_line
-from .models import AAE
+from .models import AAE, ModelConfig
 
 CHECKPOINTS_DIR = "checkpoints"
 STATE_NAME = "trainer_state.json"  # written last: its presence marks a complete checkpoint
 _NAME = re.compile(r"step_(\d+)")
-# What Accelerate's save_state writes for our three models and four optimizers.
-MODEL_FILES = ("model.safetensors", "model_1.safetensors", "model_2.safetensors")
-OPTIMIZER_FILES = ("optimizer.bin", "optimizer_1.bin", "optimizer_2.bin", "optimizer_3.bin")
+# Version 0.1 named the files by Accelerate's prepare order (the vanilla AAE's only); they still load.
+LEGACY_FILES = {"encoder": "model.safetensors", "decoder": "model_1.safetensors",
+                "discriminator": "model_2.safetensors", "optim_P": "optimizer.bin", "optim_Q_enc": "optimizer_1.bin",
+                "optim_Q_gen": "optimizer_2.bin", "optim_D": "optimizer_3.bin"}
 
 
 def checkpoint_path(output_dir, step):
@@ -40,6 +47,10 @@ def read_state(path):
         return json.load(f)
 
 
+def is_checkpoint(path):
+    return os.path.isfile(os.path.join(path, STATE_NAME))
+
+
 def temporary_path(path):
     return path + ".tmp"
 
@@ -48,11 +59,40 @@ def discard(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
-def publish(path, state):
+def file_of(path, name, suffix):
+    """The file holding network or optimizer `name` in checkpoint `path` (a version 0.1 name where that is all
+    there is)."""
+    file = os.path.join(path, name + suffix)
+    legacy = os.path.join(path, LEGACY_FILES.get(name, file))
+    return legacy if not os.path.exists(file) and os.path.exists(legacy) else file
+
+
+def write_training_state(path, networks, optimizers):
+    """Each network's plain weights and each optimizer's state into `path` (by the main process)."""
+    for name, network in networks.items():
+        save_file({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()},
+                  os.path.join(path, name + ".safetensors"))
+    for name, optimizer in optimizers.items():
+        torch.save(optimizer.state_dict(), os.path.join(path, name + ".bin"))
+
+
+def load_training_state(path, networks, optimizers):
+    """The inverse of write_training_state. Each optimizer keeps the hyperparameters it was built with (this run's
+    learning rates, and what the device needs, e.g. CUDA-graph capturable): only its state is the checkpoint's."""
+    for name, network in networks.items():
+        network.load_state_dict(load_file(file_of(path, name, ".safetensors")))
+    for name, optimizer in optimizers.items():
+        built = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+        optimizer.load_state_dict(accelerate_load(file_of(path, name, ".bin"), map_location="cpu"))
+        for group, hyperparameters in zip(optimizer.param_groups, built):
+            group.update(hyperparameters)
+
+
+def publish(path, step, config, model_config):
     """Finish the checkpoint being written at temporary_path(path): add its state file, then rename it to path."""
     tmp = temporary_path(path)
     with open(os.path.join(tmp, STATE_NAME), "w") as f:
-        json.dump(state, f, indent=2)
+        json.dump({"step": step, "config": asdict(config), "model_config": asdict(model_config)}, f, indent=2)
     discard(path)  # the same step saved again (a resumed run that ends where it began)
     os.rename(tmp, path)
 
@@ -63,24 +103,27 @@ def prune(output_dir, keep):
         discard(path)
 
 
-def is_checkpoint(path):
-    return os.path.isfile(os.path.join(path, STATE_NAME))
+def model_config_of(state):
+    """The ModelConfig of a checkpoint's state (version 0.1 saved only the training configuration: MNIST)."""
+    if "model_config" in state:
+        return ModelConfig.from_dict(state["model_config"])
+    return TrainConfig(**state["config"]).model_config(image_shape=(1, 28, 28), num_classes=10)
 
 
 def load_model(path, device="cpu"):
     """The AAE saved in a checkpoint directory (checkpoints/step_N), in eval mode: to generate from or evaluate
     any point of a run, not only its end."""
-    try:  # only the state file and the three weight files: the optimizers' and RNG files are not needed here
-        aae = AAE(TrainConfig(**read_state(path)["config"]).model_config())
-        for module, name in zip((aae.encoder, aae.decoder, aae.discriminator), MODEL_FILES):  # the Trainer's order
-            module.load_state_dict(load_file(os.path.join(path, name)))  # safetensors: no code is ever unpickled
+    try:  # only the state file and the weight files: the optimizers' and RNG files are not needed here
+        aae = AAE(model_config_of(read_state(path)))
+        for name, network in aae.networks.items():
+            network.load_state_dict(load_file(file_of(path, name, ".safetensors")))  # no code is ever unpickled
     except Exception as error:  # what a missing, broken or foreign file raises varies, as in problem()
         raise AAEError(f"{path} is not a complete aae_dist checkpoint ({one_line(error, 160)}); name a run "
                        f"directory or one of its {CHECKPOINTS_DIR}/step_N directories") from error
     return aae.to(device).eval()
 
 
-def problem(path, needs_scaler=False):
+def problem(path, networks, optimizers, needs_scaler=False):
     """Why the checkpoint at `path` cannot be resumed from, or None if it can.
 
     Every file is read the way resuming reads it, and only with loaders that cannot run code: safetensors for
@@ -91,18 +134,19 @@ def problem(path, needs_scaler=False):
         int(read_state(path)["step"])
     except (OSError, ValueError, KeyError, TypeError):
         return f"no readable {STATE_NAME}: not a complete aae_dist checkpoint"
-    files = [*MODEL_FILES, *OPTIMIZER_FILES, "random_states_0.pkl", *(["scaler.pt"] if needs_scaler else [])]
-    files += sorted(f for f in os.listdir(path) if f.startswith("random_states_") and f not in files)
-    for name in files:
-        file = os.path.join(path, name)
+    files = [file_of(path, name, ".safetensors") for name in networks]
+    files += [file_of(path, name, ".bin") for name in optimizers]
+    files += [os.path.join(path, name) for name in ["random_states_0.pkl", *(["scaler.pt"] if needs_scaler else [])]]
+    files += sorted(os.path.join(path, f) for f in os.listdir(path) if f.startswith("random_states_"))
+    for file in dict.fromkeys(files):
         try:
-            load_file(file) if name.endswith(".safetensors") else accelerate_load(file, map_location="cpu")
+            load_file(file) if file.endswith(".safetensors") else accelerate_load(file, map_location="cpu")
         except Exception as error:  # what a broken or hostile file raises varies; each is a reason to skip it
-            return f"{name} cannot be loaded safely ({type(error).__name__}: {one_line(error, 160)})"
+            return f"{os.path.basename(file)} cannot be loaded safely ({type(error).__name__}: {one_line(error, 160)})"
     return None
 
 
-def choose(output_dir, config, needs_scaler):
+def choose(output_dir, config, networks, optimizers, needs_scaler):
     """[path, None] for the newest checkpoint of the run that loads safely (older ones are tried in turn, saying
     so) and was trained with the same model and data as `config`; else [None, the error to report]."""
     root = os.path.join(output_dir, CHECKPOINTS_DIR)
@@ -111,7 +155,7 @@ def choose(output_dir, config, needs_scaler):
         return [None, f"--resume: no checkpoint in {root}; run without --resume to start this run afresh"]
     reasons = []
     for path in reversed(candidates):
-        reason = problem(path, needs_scaler)
+        reason = problem(path, networks, optimizers, needs_scaler)
         if reason is None:
             break
         reasons.append(f"{path}: {reason}")
@@ -121,7 +165,8 @@ def choose(output_dir, config, needs_scaler):
     if reasons:
         print(f"aae_dist: warning: resuming from the older checkpoint {path}", file=sys.stderr)
     saved = read_state(path).get("config", {})
-    changed = [name for name in RESUME_FIXED if name in saved and saved[name] != getattr(config, name)]
+    saved = {name: saved.get(name, TrainConfig.__dataclass_fields__[name].default) for name in RESUME_FIXED}
+    changed = [name for name in RESUME_FIXED if saved[name] != getattr(config, name)]
     if changed:
         was = " ".join(f"{flag(n)} {saved[n]}" for n in changed)
         now = " ".join(f"{flag(n)} {getattr(config, n)}" for n in changed)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigError
 from .models import ModelConfig
+from .objectives import OBJECTIVES
 from .priors import PRIORS, TWO_D_PRIORS
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -35,6 +36,9 @@ def _default_data_root():
 
 @dataclass
 class TrainConfig:
+    model: str = field(default="vanilla", metadata=dict(
+        help="AAE variant: vanilla (the lecture's) or supervised (class-conditional: the decoder reads the label; "
+             "its recipe changes the defaults, see the README)", choices=tuple(OBJECTIVES)))
     preset: str = field(default="seed", metadata=dict(
         help="recipe whose values replace the defaults (flags given still win): seed = the lecture's, paper = the "
              "AAE paper's likelihood model (z 5, D 1000-1000, prior std 5, no dropout, mse)", choices=tuple(PRESETS)))
@@ -61,6 +65,8 @@ class TrainConfig:
     mixture_tangential_std: float = field(default=0.05, metadata=dict(help="mixture prior: std across the radius"))
     swiss_roll_radius: float = field(default=3.0, metadata=dict(help="swiss-roll prior: outer radius"))
     swiss_roll_turns: float = field(default=2.0, metadata=dict(help="swiss-roll prior: turns of the spiral"))
+    label_to_discriminator: bool = field(default=False, metadata=dict(
+        help="supervised: D judges (code, label) pairs, so that the code cannot tell the classes apart"))
     # optimisation
     recon_loss: str = field(default="bce", metadata=dict(
         help="reconstruction loss: bce (the lecture's) or mse (the squared error of the sigmoid image, the AAE "
@@ -119,12 +125,18 @@ class TrainConfig:
             raise ConfigError(f"--prior {self.prior} is 2-D: use --z-dim 2 (got {self.z_dim})")
         if self.resume and self.output_dir is None:
             raise ConfigError("--resume needs --output-dir naming the run to continue")
+        for model, objective in OBJECTIVES.items():  # a variant's own flags mean nothing to the others
+            for name in set(objective.own_flags) - set(OBJECTIVES[self.model].own_flags):
+                if getattr(self, name) != TrainConfig.__dataclass_fields__[name].default:
+                    raise ConfigError(f"{flag(name)} applies to --model {model} only (this run is --model "
+                                      f"{self.model})")
 
-
-    def model_config(self):
-        """The networks and prior this configuration trains."""
-        return ModelConfig(z_dim=self.z_dim, hidden=self.hidden, disc_hidden=self.disc_hidden, dropout=self.dropout,
-                           disc_dropout=self.disc_dropout, prior=self.prior_config())
+    def model_config(self, image_shape, num_classes):
+        """The networks and prior this configuration trains on images of `image_shape` in `num_classes` classes."""
+        return ModelConfig(model=self.model, z_dim=self.z_dim, hidden=self.hidden, disc_hidden=self.disc_hidden,
+                           dropout=self.dropout, disc_dropout=self.disc_dropout, image_shape=tuple(image_shape),
+                           num_classes=num_classes, recon_loss=self.recon_loss,
+                           label_to_discriminator=self.label_to_discriminator, prior=self.prior_config())
 
     def prior_config(self):
         """The prior's description for models.ModelConfig (and model_config.json)."""
@@ -137,7 +149,7 @@ class TrainConfig:
 
 
 # What a checkpoint's weights and data order depend on: a resumed run may not change these.
-RESUME_FIXED = ("dataset", "z_dim", "hidden", "disc_hidden", "prior", "prior_std", "mixture_components",
+RESUME_FIXED = ("model", "dataset", "label_to_discriminator", "z_dim", "hidden", "disc_hidden", "prior", "prior_std", "mixture_components",
                 "mixture_radius", "mixture_radial_std", "mixture_tangential_std", "swiss_roll_radius",
                 "swiss_roll_turns")
 
@@ -189,8 +201,9 @@ def load_train_config(flags, saved_config_name="config.json"):
                 saved = json.load(f)
             names = {f.name for f in dataclasses.fields(TrainConfig)}
             flags = {**{k: v for k, v in saved.items() if k in names}, **flags}
-    if not flags.get("resume"):  # a resumed run's config.json already holds its preset's values
-        flags = {**PRESETS.get(flags.get("preset", "seed"), {}), **flags}  # TrainConfig rejects unknown presets
+    if not flags.get("resume"):  # a resumed run's config.json already holds its model's and preset's values
+        recipe = getattr(OBJECTIVES.get(flags.get("model", "vanilla")), "recipe", {})  # TrainConfig rejects
+        flags = {**recipe, **PRESETS.get(flags.get("preset", "seed"), {}), **flags}    # unknown names
     try:
         return TrainConfig(**flags)
     except TypeError as error:  # e.g. a value of the wrong type in a hand-edited config.json

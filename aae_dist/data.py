@@ -1,14 +1,18 @@
 """Datasets as device-resident uint8 tensors, and the batches each process draws from them.
 
 No DataLoader and no per-sample transforms: the whole training set (47 MB for MNIST) sits on the training
-device, and a batch is an index gather plus one conversion to float.
+device, and a batch is an index gather plus one conversion to float. This module is the only one that knows
+datasets and their image shapes: the model is built from what it reports.
+
+A batch is a dict of tensors: "x", images (n, c, h, w) in [0, 1]; "y", their labels (n,), where the dataset has
+them; and the trainer adds a draw of each of the model's priors (e.g. "z_prior").
 """
 
 import os
+from dataclasses import dataclass
 
 import torch
 import torchvision
-from einops import rearrange
 
 from .errors import AAEError, one_line
 
@@ -30,9 +34,30 @@ def load_dataset(name, root, train=True, download=True):
     return dataset.data, dataset.targets
 
 
+@dataclass
+class TrainingSet:
+    images: torch.Tensor         # uint8 (N, c, h, w)
+    labels: torch.Tensor | None  # int64 (N,)
+    num_classes: int
+
+    @property
+    def image_shape(self):
+        return tuple(self.images.shape[1:])
+
+
+def load_training_set(name, root, download=True):
+    images, labels = load_dataset(name, root, train=True, download=download)
+    return TrainingSet(with_channels(images), labels, num_classes=int(labels.max()) + 1)
+
+
+def with_channels(images):
+    """Grayscale (N, h, w) -> (N, 1, h, w); images with a channel dimension stay as they are."""
+    return images.unsqueeze(1) if images.dim() == 3 else images
+
+
 def to_model_input(images):
-    """uint8 images (n, 28, 28) -> float pixels in [0, 1], flattened to (n, 784)."""
-    return rearrange(images, "n h w -> n (h w)").float().div_(255)
+    """uint8 images (n, h, w) or (n, c, h, w) -> float pixels in [0, 1], shape (n, c, h, w)."""
+    return with_channels(images).float().div_(255)
 
 
 class ShardedBatches:
@@ -44,8 +69,8 @@ class ShardedBatches:
     batch, and a resumed run needs no sampler state.
     """
 
-    def __init__(self, images, batch_size, rank=0, world_size=1, seed=0):
-        self.images, self.batch_size, self.rank, self.seed = images, batch_size, rank, seed
+    def __init__(self, images, batch_size, rank=0, world_size=1, seed=0, labels=None):
+        self.images, self.labels, self.batch_size, self.rank, self.seed = images, labels, batch_size, rank, seed
         self.global_batch_size = batch_size * world_size
         self.steps_per_epoch = len(images) // self.global_batch_size
         if self.steps_per_epoch == 0:
@@ -61,7 +86,11 @@ class ShardedBatches:
         return self._order
 
     def batch(self, step):
-        """Float pixels (batch_size, 784) of this process's part of global batch `step` (0-based)."""
+        """{"x": float pixels (batch_size, c, h, w), "y": labels} of this process's part of global batch `step`."""
         epoch, index = divmod(step, self.steps_per_epoch)
         start = index * self.global_batch_size + self.rank * self.batch_size
-        return to_model_input(self.images[self.epoch_order(epoch)[start:start + self.batch_size]])
+        indices = self.epoch_order(epoch)[start:start + self.batch_size]
+        batch = {"x": to_model_input(self.images[indices])}
+        if self.labels is not None:
+            batch["y"] = self.labels[indices]
+        return batch

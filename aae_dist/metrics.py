@@ -1,12 +1,11 @@
 """How good a trained AAE is: reconstruction, Parzen-window likelihood, posterior-vs-prior match, the
-discriminator's view, and sample quality through a digit classifier."""
+discriminator's view, and sample quality through a digit classifier; for class-conditional models, whether the
+samples are of the class asked for, and whether they teach a classifier (train on synthetic, test on real)."""
 
 import math
 
 import torch
-from einops import rearrange
-
-from .classifier import load_classifier
+from .classifier import fit_classifier, load_classifier
 from .data import load_dataset, to_model_input
 from .losses import reconstruction_loss
 from .sampling import generate
@@ -72,23 +71,42 @@ def label_entropy(labels, classes=10):
     return -(p[p > 0] * p[p > 0].log()).sum().item()
 
 
+def class_accuracy(predicted, labels, classes=10):
+    """(overall accuracy, accuracy of each class) of predicted labels."""
+    right = (predicted.cpu() == labels.cpu()).float()
+    per_class = [right[labels.cpu() == c].mean().item() for c in range(classes)]
+    return right.mean().item(), per_class
+
+
+def train_on_synthetic(aae, test_images, test_labels, n, seed, batch_size=1000):
+    """TSTR: a fresh classifier of the evaluation classifier's architecture and recipe trained on n generated
+    samples balanced over the classes, tested on the real test set. Returns its test accuracy."""
+    generator = torch.Generator(aae.device).manual_seed(seed + 1)  # other draws than the evaluated samples'
+    images, _, labels = generate(aae, n, batch_size, generator)
+    classifier = fit_classifier(images, labels, device=aae.device)
+    return (classifier.embed(test_images)[1].cpu() == test_labels).float().mean().item()
+
+
 @torch.no_grad()
-def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=2000, batch_size=1000):
+def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=2000, batch_size=1000,
+             tstr_samples=60000):
     """Every metric of launch/evaluate.py for a trained AAE (in eval mode), as a flat JSON-able dict."""
     device = aae.device
     generator = torch.Generator(device).manual_seed(seed)
     train_images, _ = load_dataset(dataset, data_root, train=True, download=False)
     test_images, test_labels = load_dataset(dataset, data_root, train=False, download=False)
-    test_x = to_model_input(test_images).to(device)
-    results = {"dataset": dataset, "num_samples": num_samples, "seed": seed}
+    test_x, test_y = to_model_input(test_images).to(device), test_labels.to(device)
+    results = {"dataset": dataset, "model": aae.config.model, "num_samples": num_samples, "seed": seed}
 
     # reconstruction of the test set, as in training (BCE per pixel) and per image (nats)
-    bce = torch.cat([reconstruction_loss(aae.decoder(aae.encoder(x)), x).reshape(1) * len(x)
-                     for x in test_x.split(batch_size)]).sum() / len(test_x)
-    results.update(recon_bce_per_pixel=bce.item(), recon_nats_per_image=bce.item() * test_x.shape[1])
+    reconstruct = lambda x, y: aae.decoder(aae.decoder_input(aae.encoder(x), y if aae.conditional else None))
+    bce = torch.cat([reconstruction_loss(reconstruct(x, y), x).reshape(1) * len(x)
+                     for x, y in zip(test_x.split(batch_size), test_y.split(batch_size))]).sum() / len(test_x)
+    results.update(recon_bce_per_pixel=bce.item(), recon_nats_per_image=bce.item() * test_x[0].numel())
 
     # Parzen-window log-likelihood of the test set under generated samples
-    samples = generate(aae, num_samples, batch_size, generator)[0].to(device)
+    samples, _, sample_requested = generate(aae, num_samples, batch_size, generator)
+    samples = samples.to(device)
     validation = to_model_input(train_images[PARZEN_VALIDATION]).to(device)
     results.update(parzen_evaluation(samples.flatten(1), validation, test_x))
 
@@ -106,16 +124,24 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
                    mmd2=mmd2, mmd_kernel=f"gaussian exp(-|x-y|^2/(2h^2)), h = median pairwise distance = "
                                          f"{bandwidth:.4f}, {min(mmd_samples, len(codes))} samples each")
 
-    # the discriminator's mean probability of "prior sample"
-    d_prob = lambda z: torch.cat([torch.sigmoid(aae.discriminator(b).float()) for b in z.split(batch_size)]).mean()
+    # the discriminator's mean probability of "prior sample" (codes paired with the test labels, as in training)
+    d_prob = lambda z: torch.cat([torch.sigmoid(aae.discriminator(aae.discriminator_input(b, y)).float())
+                                  for b, y in zip(z.split(batch_size), test_y.split(batch_size))]).mean()
     results.update(d_prior=d_prob(prior_z).item(), d_encoded_test=d_prob(codes).item())
 
     # sample quality through the digit classifier
     classifier = load_classifier(dataset, data_root, device=device)
     sample_features, sample_labels = classifier.embed(samples)
-    test_features, test_predictions = classifier.embed(rearrange(test_x, "n (c h w) -> n c h w", c=1, h=28))
+    test_features, test_predictions = classifier.embed(test_x)
     results.update(classifier_test_accuracy=(test_predictions.cpu() == test_labels).float().mean().item(),
                    frechet_distance=frechet_distance(sample_features, test_features),
                    label_entropy=label_entropy(sample_labels), label_entropy_max=math.log(10),
                    label_histogram=torch.bincount(sample_labels, minlength=10).tolist())
+
+    if aae.conditional:  # are the samples of the class asked for, and do they teach a classifier?
+        consistency, per_class = class_accuracy(sample_labels, sample_requested)
+        results.update(label_consistency=consistency, label_consistency_per_class=per_class,
+                       tstr_samples=tstr_samples,
+                       tstr_accuracy=train_on_synthetic(aae, test_x, test_labels, tstr_samples, seed),
+                       trtr_accuracy=results["classifier_test_accuracy"])
     return results

@@ -1,110 +1,178 @@
-"""The three networks of the vanilla AAE and the `AAE` container that saves, loads and samples them.
+"""What every AAE variant is: named networks, priors, named optimizers and an ordered list of phases.
 
-Q (encoder) 784 -> N -> N -> z, P (decoder) z -> N -> N -> 784, D (discriminator) z -> M -> M -> 1, each a
-stack of Linear layers with dropout then ReLU after every hidden layer (the lecture's order) and a linear
-output. P and D return logits: the losses use the numerically safe BCE-with-logits, and images are
-sigmoid(P(z)). Unlike the lecture, P has its second ReLU and D applies its last layer.
+A variant (aae_dist/objectives/) subclasses `AAE` and fills in those four. The Trainer runs the phases and knows
+nothing else about the model; generate.py and evaluate.py use the methods below (decode, encode, sample), which
+work for every variant. A trained model is a run directory's model.safetensors and model_config.json.
 """
 
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 import torch
-from einops import rearrange
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .errors import AAEError
+from .errors import AAEError, one_line
 from .files import atomic_path, write_json
 from .priors import build_prior
 
-IMAGE_SHAPE = (1, 28, 28)
 WEIGHTS_NAME = "model.safetensors"
 MODEL_CONFIG_NAME = "model_config.json"
 
 
-class Dropout(nn.Dropout):
-    """nn.Dropout with the mask drawn as uniform < keep on the CPU, where torch's bernoulli_ is 2-3x slower than
-    rand: the same distribution (keep each unit with probability 1 - p, scale kept units by 1 / (1 - p)), a
-    different random stream. Elsewhere it is nn.Dropout."""
+@dataclass(frozen=True)
+class Phase:
+    """One update of a training step.
 
-    def forward(self, x):
-        if not (self.training and self.p > 0 and x.device.type == "cpu"):
-            return super().forward(x)
-        keep = 1 - self.p
-        return x * torch.rand_like(x).lt_(keep).div_(keep)  # the scaled mask in place of the uniforms
+    `compute(nets, batch)` returns the metrics to log, a dict of scalar tensors; the one named `loss` is minimised
+    by stepping `optimizers` (each unscaled once under fp16, all skipped if any gradient overflowed). `nets` holds
+    the phase's networks by name: those in `trains` are called through their DDP wrapper (in train mode), those
+    in `uses` as plain modules with their weights frozen (gradients still flow through them, none into them),
+    in eval mode if also in `eval`.
+    """
 
-
-class MLP(nn.Sequential):
-    def __init__(self, sizes, dropout):
-        layers = []
-        for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
-            layers += [nn.Linear(n_in, n_out), Dropout(dropout), nn.ReLU(inplace=True)]
-        layers.append(nn.Linear(sizes[-2], sizes[-1]))
-        super().__init__(*layers)
-
-
-def encoder(x_dim, hidden, z_dim, dropout):
-    """Q: image (flattened) -> latent code. The latent layer has no dropout or activation."""
-    return MLP([x_dim, hidden, hidden, z_dim], dropout)
-
-
-def decoder(z_dim, hidden, x_dim, dropout):
-    """P: latent code -> image logits."""
-    return MLP([z_dim, hidden, hidden, x_dim], dropout)
-
-
-def discriminator(z_dim, hidden, dropout):
-    """D: latent code -> one logit, high for prior samples, low for codes of real images."""
-    return MLP([z_dim, hidden, hidden, 1], dropout)
+    name: str
+    loss: str
+    compute: Callable[..., dict]
+    optimizers: tuple[str, ...]
+    trains: tuple[str, ...]
+    uses: tuple[str, ...] = ()
+    eval: tuple[str, ...] = ()
 
 
 @dataclass
 class ModelConfig:
+    """Everything needed to rebuild a trained model (model_config.json)."""
+
+    model: str = "vanilla"
     z_dim: int = 2
     hidden: int = 1000
     disc_hidden: int = 500
     dropout: float = 0.25
     disc_dropout: float = 0.2
-    x_dim: int = 784
+    image_shape: tuple = (1, 28, 28)
+    num_classes: int = 10
+    recon_loss: str = "bce"
+    label_to_discriminator: bool = False
     prior: dict = field(default_factory=lambda: {"name": "gaussian", "std": 1.0})
+
+    @classmethod
+    def from_dict(cls, values):
+        """From model_config.json, including those of version 0.1 (no model or image_shape; x_dim 784)."""
+        values = dict(values)
+        x_dim = values.pop("x_dim", None)
+        if x_dim is not None and "image_shape" not in values and x_dim != 784:
+            raise ValueError(f"x_dim {x_dim} without an image_shape")
+        values["image_shape"] = tuple(values.get("image_shape", (1, 28, 28)))
+        return cls(**values)
+
+
+@contextmanager
+def evaluating(module):
+    """`module` in eval mode inside the block, and its submodules' modes as they were after it."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 class AAE(nn.Module):
-    """Encoder, decoder, discriminator and prior of one adversarial autoencoder.
+    """Base of every variant: its networks are submodules (state_dict keys "encoder.0.weight", ...).
 
-    >>> aae = AAE.from_pretrained("runs/a")        # a run directory written by the trainer
-    >>> images = aae.sample(64)                     # (64, 1, 28, 28) in [0, 1]
+    >>> aae = AAE.from_pretrained("runs/a")        # any variant, from a run directory written by the trainer
+    >>> images, z = aae.sample(64)                  # (64, 1, 28, 28) in [0, 1], and the prior samples
     """
+
+    conditional = False  # whether the decoder takes a label (sample(labels=...), generate.py --label)
+    own_flags = ()       # TrainConfig fields that only this variant reads (refused for the others)
+    recipe = {}          # TrainConfig values that replace the defaults for this variant (flags still win)
+
+    def __new__(cls, config: ModelConfig):
+        if cls is AAE:  # AAE(config) builds the variant that config.model names
+            from .objectives import OBJECTIVES  # here: the variants import this module
+
+            cls = OBJECTIVES[config.model]
+        return super().__new__(cls)
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.encoder = encoder(config.x_dim, config.hidden, config.z_dim, config.dropout)
-        self.decoder = decoder(config.z_dim, config.hidden, config.x_dim, config.dropout)
-        self.discriminator = discriminator(config.z_dim, config.disc_hidden, config.disc_dropout)
         self.prior = build_prior({**config.prior, "dim": config.z_dim})
+        for name, network in self.build_networks().items():  # built in order: the seed fixes their weights
+            self.add_module(name, network)
 
-    @torch.no_grad()
-    def decode(self, z):
-        """Images in [0, 1], shape (n, 1, 28, 28), for latent codes z of shape (n, z_dim)."""
-        logits = self.decoder(z.to(self.device, torch.float32))
-        return rearrange(torch.sigmoid(logits.float()), "n (c h w) -> n c h w", c=IMAGE_SHAPE[0], h=IMAGE_SHAPE[1])
+    # ------------------------------------------------------------ what a variant defines
+    def build_networks(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
 
-    @torch.no_grad()
-    def encode(self, images):
-        return self.encoder(rearrange(images.to(self.device, torch.float32), "n ... -> n (...)"))
+    def optimizers(self) -> dict[str, tuple[nn.Module, str]]:
+        """Optimizer name -> (the network it updates, the TrainConfig field holding its learning rate)."""
+        raise NotImplementedError
 
-    @torch.no_grad()
-    def sample(self, n, generator=None):
-        """n synthetic images decoded from prior samples; returns (images, z)."""
-        z = self.prior.sample(n, generator, device=self.device)
-        return self.decode(z), z
+    def phases(self) -> list[Phase]:
+        raise NotImplementedError
+
+    def priors(self) -> dict[str, object]:
+        """Batch key -> prior: the trainer adds to every batch a draw of each, a pure function of (seed, step)."""
+        return {"z_prior": self.prior}
+
+    def decoder_input(self, z, labels):
+        """What the decoder reads for codes z (and labels, for conditional variants)."""
+        return z
+
+    def preview(self):
+        """(latent codes, labels or None, images per row) decoded into samples/step_N.png during training."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ using a trained model
+    @property
+    def networks(self):
+        return dict(self.named_children())
 
     @property
     def device(self):
         return next(self.parameters()).device
+
+    def labels_for(self, n, labels=None):
+        """The n labels a conditional variant decodes: `labels` (one class, or one per sample), by default balanced
+        (0, 1, ..., K-1, 0, 1, ...). None for the others."""
+        if not self.conditional:
+            if labels is not None:
+                raise AAEError(f"labels need a class-conditional model (--model supervised); this one is "
+                               f"{self.config.model}")
+            return None
+        if labels is None:
+            return torch.arange(n, device=self.device) % self.config.num_classes
+        labels = torch.as_tensor(labels, device=self.device).long()
+        if labels.lt(0).any() or labels.ge(self.config.num_classes).any():
+            raise AAEError(f"labels must be classes 0..{self.config.num_classes - 1}")
+        return labels.expand(n) if labels.dim() == 0 else labels
+
+    @torch.no_grad()
+    def decode(self, z, labels=None):
+        """Images in [0, 1], shape (n, c, h, w), for latent codes z (n, z_dim) (and labels (n,) if conditional)."""
+        if self.conditional and labels is None:
+            raise ValueError("this model is class-conditional: pass labels")
+        z = z.to(self.device, torch.float32)
+        labels = None if labels is None else torch.as_tensor(labels, device=self.device).long()
+        return torch.sigmoid(self.decoder(self.decoder_input(z, labels)).float())
+
+    @torch.no_grad()
+    def encode(self, images):
+        return self.encoder(images.to(self.device, torch.float32))
+
+    @torch.no_grad()
+    def sample(self, n, generator=None, labels=None):
+        """n synthetic images decoded from prior samples; returns (images, z). A conditional model decodes
+        `labels` (one class, or one per sample; by default balanced over the classes)."""
+        z = self.prior.sample(n, generator, device=self.device)
+        return self.decode(z, self.labels_for(n, labels)), z
 
     def save_pretrained(self, directory):
         """Write model.safetensors and model_config.json, each atomically (temporary name, then rename)."""
@@ -117,13 +185,20 @@ class AAE(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory, device="cpu"):
-        """Load a run directory's weights (safetensors: no code is ever unpickled) in eval mode."""
+        """Load a run directory's weights (safetensors: no code is ever unpickled) in eval mode, as the variant
+        it was trained as."""
         weights = os.path.join(directory, WEIGHTS_NAME)
         config_path = os.path.join(directory, MODEL_CONFIG_NAME)
         if not (os.path.isfile(weights) and os.path.isfile(config_path)):
             raise AAEError(f"{directory} has no {WEIGHTS_NAME} and {MODEL_CONFIG_NAME}; "
                            "point to a run directory whose training finished")
-        with open(config_path) as f:
-            model = cls(ModelConfig(**json.load(f)))
-        model.load_state_dict(load_file(weights))
+        try:
+            with open(config_path) as f:
+                model = AAE(ModelConfig.from_dict(json.load(f)))
+        except (ValueError, TypeError, KeyError) as error:  # broken JSON, foreign or hand-edited fields
+            raise AAEError(f"{config_path} is not a model configuration ({one_line(error, 160)})") from error
+        try:
+            model.load_state_dict(load_file(weights))
+        except Exception as error:  # a truncated or foreign file: what safetensors and torch raise varies
+            raise AAEError(f"{weights} cannot be loaded ({one_line(error, 160)})") from error
         return model.to(device).eval()

@@ -1,4 +1,5 @@
-"""The pictures of a run: loss curves, the encoded test set against the prior, and the manifold sweep."""
+"""The pictures of a run: loss curves, the encoded test set against the prior, and the manifold sweep (2-D
+codes) or the style grid (class-conditional models)."""
 
 import os
 
@@ -10,19 +11,21 @@ import torch  # noqa: E402
 
 from .data import load_dataset, to_model_input  # noqa: E402
 from .models import AAE  # noqa: E402
-from .sampling import manifold_codes, save_grid  # noqa: E402
+from .sampling import manifold_codes, save_grid, style_grid_codes  # noqa: E402
 from .tracking import METRICS_NAME, parse  # noqa: E402
 
 
 def plot_losses(run_dir, path):
+    """The first phase's loss (reconstruction) on the left, every other metric of the phases on the right."""
     with open(os.path.join(run_dir, METRICS_NAME)) as f:
         records = [record for record in map(parse, f) if record]
     steps = [r["step"] for r in records]
+    first, *others = [key for key in records[0] if key not in ("step", "epoch", "samples_per_s")]
     fig, (recon, adversarial) = plt.subplots(1, 2, figsize=(11, 4))
-    recon.plot(steps, [r["recon_loss"] for r in records])
-    recon.set(title="reconstruction", xlabel="step", ylabel="BCE per pixel")
-    for key, label in [("d_loss", "D loss"), ("g_loss", "G loss"), ("d_real", "D(prior)"), ("d_fake", "D(Q(x))")]:
-        adversarial.plot(steps, [r[key] for r in records], label=label)
+    recon.plot(steps, [r[first] for r in records])
+    recon.set(title="reconstruction", xlabel="step", ylabel=first)
+    for key in others:
+        adversarial.plot(steps, [r[key] for r in records], label=key)
     adversarial.set(title="regularization", xlabel="step")
     adversarial.legend()
     fig.tight_layout()
@@ -44,7 +47,8 @@ def plot_latent_scatter(codes, labels, prior_samples, path):
 
 @torch.no_grad()
 def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, seed=0):
-    """Write losses.png, latent_scatter.png and (2-D latents) manifold.png into run_dir; returns their paths."""
+    """Write losses.png, latent_scatter.png and style_grid.png (class-conditional models) or manifold.png (2-D
+    latents) into run_dir; returns their paths."""
     aae = AAE.from_pretrained(run_dir, device=device)
     generator = torch.Generator(device).manual_seed(seed)
     paths = {"losses": os.path.join(run_dir, "losses.png")}
@@ -55,7 +59,11 @@ def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, s
     paths["latent_scatter"] = os.path.join(run_dir, "latent_scatter.png")
     plot_latent_scatter(codes, labels, aae.prior.sample(len(codes), generator).cpu(), paths["latent_scatter"])
 
-    if aae.prior.dim == 2:
+    if aae.conditional:
+        paths["style_grid"] = os.path.join(run_dir, "style_grid.png")
+        save_grid(aae.decode(*style_grid_codes(aae.prior, 10, aae.config.num_classes, generator)),
+                  paths["style_grid"], nrow=aae.config.num_classes)
+    elif aae.prior.dim == 2:
         paths["manifold"] = os.path.join(run_dir, "manifold.png")
         save_grid(aae.decode(manifold_codes(aae.prior, manifold_size, generator)), paths["manifold"],
                   nrow=manifold_size)

@@ -1,4 +1,5 @@
-"""Latent grids to look at: the lecture's 100-point lattice, decoded and saved as a 10x10 image grid."""
+"""Latent codes to look at (the lecture's 100-point lattice, the manifold sweep, the style grid), image grids, and
+generation in batches."""
 
 import os
 
@@ -49,10 +50,23 @@ def manifold_codes(prior, k, generator=None, reference_samples=100_000):
     return torch.stack([cols.flatten(), rows.flatten()], dim=1)
 
 
-def generate(aae, n, batch_size=1000, generator=None):
-    """n images (n, 1, 28, 28) in [0, 1] decoded from prior samples; returns (images, z) on the CPU.
+def style_grid_codes(prior, rows, classes, generator=None):
+    """The supervised AAE's figure: `rows` style codes drawn from the prior, each decoded with every class label
+    in turn. Returns (z, labels), row-major: row r, column c holds style r with label c."""
+    z = prior.sample(rows, generator, device="cpu" if generator is None else None)
+    labels = torch.arange(classes, device=z.device).repeat(rows)
+    return z.repeat_interleave(classes, dim=0), labels
+
+
+def generate(aae, n, batch_size=1000, generator=None, labels=None):
+    """n images (n, c, h, w) in [0, 1] decoded from prior samples; returns (images, z, labels) on the CPU, labels
+    None for an unconditional model. A conditional model decodes `labels` (one class, or one per sample; by
+    default balanced over the classes).
 
     All n codes are drawn at once, so the samples depend on the seed and not on the batch size.
     """
     z = aae.prior.sample(n, generator, device=aae.device)
-    return torch.cat([aae.decode(batch).cpu() for batch in z.split(batch_size)]), z.cpu()
+    labels = aae.labels_for(n, labels)
+    label_batches = labels.split(batch_size) if labels is not None else [None] * len(z.split(batch_size))
+    images = torch.cat([aae.decode(codes, y).cpu() for codes, y in zip(z.split(batch_size), label_batches)])
+    return images, z.cpu(), None if labels is None else labels.cpu()

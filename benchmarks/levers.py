@@ -8,6 +8,7 @@ change against all levers, and samples/s.
 """
 
 import argparse
+import dataclasses
 import os
 import statistics
 import sys
@@ -17,11 +18,11 @@ from pathlib import Path
 
 import torch
 import torchvision
+from accelerate.optimizer import AcceleratedOptimizer
 from accelerate.state import AcceleratorState
 from torch import nn
 
-import aae_dist.models
-import aae_dist.trainer
+import aae_dist.networks
 from aae_dist import TrainConfig, Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -30,58 +31,53 @@ from throughput import timed  # noqa: E402
 
 def loop_adam(trainer, args):
     """torch's default Adam on the CPU: a Python loop over parameter tensors."""
-    for name in ("optim_P", "optim_Q_enc", "optim_Q_gen", "optim_D"):
-        for group in getattr(trainer, name).optimizer.param_groups:
+    for optimizer in trainer.optimizers.values():
+        for group in optimizer.param_groups:
             group.update(fused=False, foreach=False)
 
 
 def bernoulli_dropout(trainer, args):
     """nn.Dropout's bernoulli_ masks instead of uniform < keep."""
     for module in trainer.model.modules():
-        if isinstance(module, aae_dist.models.Dropout):
+        if isinstance(module, aae_dist.networks.Dropout):
             module.forward = nn.Dropout.forward.__get__(module)
 
 
 def accelerate_optimizer_wrapper(trainer, args):
-    """Step and zero the AcceleratedOptimizer wrappers instead of the plain optimizers."""
-    def backward_and_step(loss, *optimizers):
-        trainer.accelerator.backward(loss)
-        for optimizer in optimizers:
-            optimizer.step()
-        for optimizer in optimizers:
-            optimizer.zero_grad()
-    trainer._backward_and_step = backward_and_step
+    """Step and zero Accelerate's optimizer wrappers instead of the plain optimizers."""
+    for name, optimizer in trainer.optimizers.items():
+        trainer.optimizers[name] = AcceleratedOptimizer(optimizer, device_placement=False)
 
 
 def zero_filled_grads(trainer, args):
     """zero_grad(set_to_none=False): gradients kept and zero-filled instead of freed."""
-    def backward_and_step(loss, *optimizers):
+    def backward_and_step(loss, optimizers):
         trainer.accelerator.backward(loss)
         for optimizer in optimizers:
-            optimizer.optimizer.step()
-            optimizer.optimizer.zero_grad(set_to_none=False)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=False)
     trainer._backward_and_step = backward_and_step
 
 
 def discriminator_weight_grads(trainer, args):
     """Generator phase through D (DDP-wrapped if any) with D's weight gradients computed and then dropped."""
-    def generator_phase(x):
-        trainer.Q.train()
-        loss = aae_dist.trainer.generator_loss(trainer.D(trainer.Q(x)))
-        trainer._backward_and_step(loss, trainer.optim_Q_gen)
-        for p in trainer.model.discriminator.parameters():
-            p.grad = None
-        return loss.detach()
-    trainer.generator_phase = generator_phase
+    index = next(i for i, phase in enumerate(trainer.phases) if phase.name == "generator")
+    trainer.phases[index] = dataclasses.replace(trainer.phases[index], trains=("encoder", "discriminator"), uses=())
+    run_phase = trainer.run_phase
+
+    def run_phase_dropping_grads(phase, batch):
+        metrics = run_phase(phase, batch)
+        trainer.model.discriminator.zero_grad(set_to_none=True)
+        return metrics
+    trainer.run_phase = run_phase_dropping_grads
 
 
 def host_sync_every_step(trainer, args):
     """Read the losses on the host every step (as a naive loop logs them)."""
     train_step = trainer.train_step
 
-    def step(x, z_real):
-        metrics = train_step(x, z_real)
-        return {k: v.item() for k, v in metrics.items()}
+    def step(batch):
+        return {k: v.item() for k, v in train_step(batch).items()}
     trainer.train_step = step
 
 
@@ -110,14 +106,14 @@ def dataloader_batches(trainer, args):
     loader = torch.utils.data.DataLoader(dataset, batch_size=args.batch_size, shuffle=True)
     batches = iter(())
 
-    def fetch(step):
+    def batch(step):
         nonlocal batches
         images = next(batches, None)
         if images is None:
             batches = iter(loader)
             images = next(batches)
-        return images[0].view(images[0].size(0), -1).to(trainer.accelerator.device)
-    return fetch
+        return {"x": images[0].to(trainer.accelerator.device), "y": images[1].to(trainer.accelerator.device)}
+    trainer.batches.batch = batch
 
 
 def main():
@@ -134,29 +130,28 @@ def main():
         AcceleratorState._reset_state()
         trainer = Trainer(TrainConfig(data_root=args.data_root, no_download=True, batch_size=args.batch_size,
                                       output_dir=tempfile.mkdtemp(prefix="aae-levers-")))
-        # undoing a lever patches the trainer; undoing device-resident data returns another batch source
-        fetch = (undo(trainer, args) if undo else None) or trainer.batches.batch
-        variants[name] = (trainer, fetch, [], iter(range(10**9)))
+        if undo:  # undoing a lever patches the trainer
+            undo(trainer, args)
+        variants[name] = (trainer, [], iter(range(10**9)))
 
-    def run(trainer, fetch, counter, steps, times=None):
+    def run(trainer, counter, steps, times=None):
         for _ in range(steps):
             step = next(counter)
-            seconds = timed(lambda: trainer.train_step(fetch(step), trainer.prior_batch(step)),
-                            trainer.accelerator.device)
+            seconds = timed(lambda: trainer.train_step(trainer.batch(step)), trainer.accelerator.device)
             if times is not None:
                 times.append(seconds)
 
-    for trainer, fetch, _, counter in variants.values():
-        run(trainer, fetch, counter, args.warmup)
+    for trainer, _, counter in variants.values():
+        run(trainer, counter, args.warmup)
     for _ in range(args.rounds):
-        for trainer, fetch, times, counter in variants.values():
-            run(trainer, fetch, counter, args.steps, times)
+        for trainer, times, counter in variants.values():
+            run(trainer, counter, args.steps, times)
 
-    base = statistics.median(variants["all levers"][2])
+    base = statistics.median(variants["all levers"][1])
     print(f"\nbatch {args.batch_size}, {torch.get_num_threads()} threads, {args.rounds} x {args.steps} steps each; "
           f"{time.strftime('%Y-%m-%d')}\n")
     print("| lever undone | step ms | what the lever saves (ms) | samples/s | predicted saving |\n|---|---|---|---|---|")
-    for name, (_, _, times, _) in variants.items():
+    for name, (_, times, _) in variants.items():
         median = statistics.median(times)
         if name == "all levers":
             print(f"| none (all levers) | {median * 1e3:.1f} | | {args.batch_size / median:.0f} | |")

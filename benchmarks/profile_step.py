@@ -27,7 +27,7 @@ def main():
             profiler = profile(activities=[ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if
                                                                    trainer.accelerator.device.type == "cuda" else [])])
             profiler.__enter__()
-        trainer.train_step(trainer.batches.batch(step), trainer.prior_batch(step))
+        trainer.train_step(trainer.batch(step))
     profiler.__exit__(None, None, None)
     print(f"{args.steps} steps at batch {args.batch_size}, {args.mixed_precision}; per step: divide by {args.steps}")
     print(profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows))

@@ -1,10 +1,12 @@
 """Throughput of the AAE training step, per phase, against the lecture's loop and against the machine's limit.
 
     python benchmarks/throughput.py --batch-sizes 100,1000 --precision no,bf16 --seed-baseline --json out.json
+    python benchmarks/throughput.py --model supervised ...                           # any variant, the same way
     accelerate launch --multi_gpu --num_processes 2 benchmarks/throughput.py ...   # per-rank and aggregate
 
-It times the library's own Trainer methods (reconstruction phase; regularization phase = discriminator +
-generator; the full train_step including the batch gather) in samples/s per process, the device synchronised
+It times the library's own Trainer methods (the reconstruction phase, i.e. the model's first; the regularization
+phases, i.e. all the others; the full train_step including the batch gather and prior draws) in samples/s per
+process, the device synchronised
 around each timed region, and reports the median and the interquartile range of the per-step times. All
 configurations are built first and then timed round-robin (--rounds x --steps steps each, the floor measured in
 every round too), so that the drift of a noisy machine hits them alike and their ratios hold.
@@ -31,8 +33,9 @@ from accelerate.state import AcceleratorState
 from accelerate.utils import gather_object
 from torch import nn
 
-from aae_dist import TrainConfig, Trainer
-from aae_dist.trainer import CUDAGraphed
+from aae_dist import OBJECTIVES, Trainer
+from aae_dist.config import load_train_config
+from aae_dist.cuda_graph import CUDAGraphed
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seed_baseline import SeedLoop  # noqa: E402
@@ -44,6 +47,8 @@ ADAM_BYTES_PER_PARAM = 7 * 4
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model", default="vanilla", choices=tuple(OBJECTIVES),
+                        help="AAE variant (with its recipe's defaults, as train.py --model)")
     parser.add_argument("--batch-sizes", default="100,1000", help="per-process batch sizes, comma-separated")
     parser.add_argument("--precision", default="no", help="comma-separated subset of no,bf16,fp16")
     parser.add_argument("--compile", nargs="?", const="off,on", default="off",
@@ -102,8 +107,9 @@ class Configuration:
     """One implementation at one batch size, precision, compile and CUDA-graph setting, and its per-step times so
     far."""
 
-    def __init__(self, impl, batch_size, precision, compile, cuda_graph, device, fetch, recon, reg, full):
-        self.impl, self.batch_size, self.precision = impl, batch_size, precision
+    def __init__(self, impl, batch_size, precision, compile, cuda_graph, device, fetch, recon, reg, full,
+                 model="vanilla"):
+        self.impl, self.model, self.batch_size, self.precision = impl, model, batch_size, precision
         self.compile, self.cuda_graph = compile, cuda_graph
         self.device, self.fetch, self.recon, self.reg, self.full = device, fetch, recon, reg, full
         self.times = ([], [], [])
@@ -123,29 +129,29 @@ class Configuration:
 
 def aae_configuration(args, batch_size, precision, compile, cuda_graph):
     AcceleratorState._reset_state()  # a new Accelerator per configuration (the process group stays)
-    trainer = Trainer(TrainConfig(data_root=args.data_root, no_download=True, batch_size=batch_size,
-                                  mixed_precision=precision, compile=compile, cpu=args.cpu, hidden=args.hidden,
-                                  disc_hidden=args.disc_hidden, cuda_graph="on" if cuda_graph else "off",
-                                  output_dir=tempfile.mkdtemp(prefix="aae-bench-")))
+    trainer = Trainer(load_train_config(dict(
+        model=args.model, data_root=args.data_root, no_download=True, batch_size=batch_size,
+        mixed_precision=precision, compile=compile, cpu=args.cpu, hidden=args.hidden, disc_hidden=args.disc_hidden,
+        cuda_graph="on" if cuda_graph else "off", output_dir=tempfile.mkdtemp(prefix="aae-bench-"))))
     counter = iter(range(10**9))
     scaler = trainer.accelerator.scaler
+    reconstruction, *others = trainer.phases
 
     def fetch():
-        step = next(counter)
-        return trainer.batches.batch(step), trainer.prior_batch(step)
+        return trainer.batch(next(counter))
 
-    def regularization(x, z_real):
-        trainer.discriminator_phase(x, z_real)
-        trainer.generator_phase(x)
+    def regularization(batch):
+        for phase in others:
+            trainer.run_phase(phase, batch)
         if scaler is not None:  # as train_step does, once per step
             scaler.update()
 
     # With a CUDA graph, train_step replays its own; each phase timed alone gets one too.
     graphed = CUDAGraphed if cuda_graph else (lambda fn: fn)
-    recon, reg = graphed(trainer.reconstruction_phase), graphed(regularization)
+    recon = graphed(lambda batch: trainer.run_phase(reconstruction, batch))
     configuration = Configuration("aae_dist", batch_size, precision, compile, cuda_graph, trainer.accelerator.device,
-                                  fetch, lambda batch: recon(batch[0]), lambda batch: reg(*batch),
-                                  lambda: trainer.train_step(*fetch()))
+                                  fetch, recon, graphed(regularization), lambda: trainer.train_step(fetch()),
+                                  model=args.model)
     return configuration, trainer
 
 
@@ -227,7 +233,7 @@ def record(configuration, accelerator, limit):
     if not accelerator.is_main_process:
         return None
     device = accelerator.device
-    rec = dict(impl=c.impl, device=device.type, device_name=device_name(device), torch_version=torch.__version__,
+    rec = dict(impl=c.impl, model=c.model, device=device.type, device_name=device_name(device), torch_version=torch.__version__,
                threads=torch.get_num_threads(), world_size=accelerator.num_processes, batch_size=batch_size,
                precision=c.precision, compile=c.compile, cuda_graph=c.cuda_graph)
     for i, phase in enumerate(("recon", "reg", "step")):
@@ -306,7 +312,8 @@ def main():
         return
     first = limits[args.batch_sizes[0], "no"]
     print(f"\n{records[0]['device_name']} ({records[0]['device']}), torch {torch.__version__}, "
-          f"{records[0]['threads']} threads, {records[0]['world_size']} process(es); {time.strftime('%Y-%m-%d')}; "
+          f"{records[0]['threads']} threads, {records[0]['world_size']} process(es); model {args.model}; "
+          f"{time.strftime('%Y-%m-%d')}; "
           f"matmul {first['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s at the step's shapes, "
           f"copy {first['copy_bytes_per_s'] / 1e9:.1f} GB/s\n")
     if args.scaling_baseline:

@@ -1,5 +1,6 @@
 """Evaluate a trained run: reconstruction, Parzen-window log-likelihood (the AAE paper's protocol), how well the
-encoded test set matches the prior, the discriminator's view, and sample quality through a digit classifier.
+encoded test set matches the prior, the discriminator's view, and sample quality through a digit classifier; for
+class-conditional models also label consistency and train-on-synthetic, test-on-real (TSTR) accuracy.
 
     python launch/evaluate.py --checkpoint runs/a --data-root ../shared/data --json runs/a/eval.json
     python launch/evaluate.py --checkpoint runs/a/checkpoints/step_010000 ...   # the weights at step 10000
@@ -18,9 +19,12 @@ def parse_args():
     add_run_arguments(parser, data_root=True)
     parser.add_argument("--json", help="write every number here")
     parser.add_argument("--num-samples", type=int, default=10000, help="generated samples (default: 10000)")
+    parser.add_argument("--tstr-samples", type=int, default=60000, help="class-conditional models: generated "
+                        "samples a classifier is trained on for TSTR (default: 60000)")
     args = parser.parse_args()
-    if args.num_samples <= 1:
-        parser.error(f"--num-samples must be an integer > 1, got {args.num_samples}")
+    for name in ("num_samples", "tstr_samples"):
+        if getattr(args, name) <= 1:
+            parser.error(f"--{name.replace('_', '-')} must be an integer > 1, got {getattr(args, name)}")
     return args
 
 
@@ -29,7 +33,8 @@ def main():
     device = pick_device(args.device)
     aae = load_model(args.checkpoint, device)
     config, data_root = read_run(args.checkpoint, args.data_root)
-    results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed)
+    results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed,
+                       tstr_samples=args.tstr_samples)
     print(f"evaluate.py: {args.checkpoint} on {config['dataset']} ({args.num_samples} samples)\n"
           f"  Parzen log-likelihood   {results['parzen_ll']:.1f} +- {results['parzen_ll_stderr']:.1f} nats "
           f"(sigma {results['parzen_sigma']:.3f})\n"
@@ -41,6 +46,10 @@ def main():
           f"  classifier              Frechet distance {results['frechet_distance']:.2f}, label entropy "
           f"{results['label_entropy']:.3f} of {results['label_entropy_max']:.3f} "
           f"(classifier test accuracy {results['classifier_test_accuracy']:.4f})")
+    if aae.conditional:
+        print(f"  class-conditional       label consistency {results['label_consistency']:.4f}, TSTR accuracy "
+              f"{results['tstr_accuracy']:.4f} ({args.tstr_samples} samples; the same classifier trained on real "
+              f"data: {results['trtr_accuracy']:.4f})")
     if args.json:
         write_json(args.json, results)
     scalars = {f"eval/{k}": v for k, v in results.items() if isinstance(v, (int, float))}

@@ -4,6 +4,8 @@
     python launch/generate.py --checkpoint runs/a --num-samples 64 --out grid.png         # an image grid
     python launch/generate.py --checkpoint runs/a --lattice --out lattice.png             # the lecture's lattice
     python launch/generate.py --checkpoint runs/a --manifold 20 --out manifold.png        # 2-D latents only
+    python launch/generate.py --checkpoint runs/s --label 7 --out sevens.npz              # supervised: one class
+    python launch/generate.py --checkpoint runs/s --style-grid --out styles.png           # supervised: the figure
 """
 
 import math
@@ -15,7 +17,7 @@ import torch
 from aae_dist import AAEError
 from aae_dist.cli import add_run_arguments, load_model, pick_device, run
 from aae_dist.config import OneLineParser
-from aae_dist.sampling import generate, latent_lattice, manifold_codes, save_grid
+from aae_dist.sampling import generate, latent_lattice, manifold_codes, save_grid, style_grid_codes
 
 SUFFIXES = (".npz", ".pt", ".png")
 
@@ -24,20 +26,43 @@ def parse_args():
     parser = OneLineParser(prog="generate.py", description="Decode prior samples of a trained AAE into images.")
     add_run_arguments(parser)
     parser.add_argument("--num-samples", type=int, default=100, help="images to draw from the prior (default: 100)")
-    parser.add_argument("--out", required=True, help="output file: .npz or .pt (images N x 1 x 28 x 28 in [0, 1] "
-                        "and z), or .png (an image grid)")
+    parser.add_argument("--out", required=True, help="output file: .npz or .pt (images N x C x H x W in [0, 1], "
+                        "their z, and their labels for class-conditional models), or .png (an image grid)")
     parser.add_argument("--batch-size", type=int, default=1000, help="images decoded at a time (default: 1000)")
+    parser.add_argument("--label", default="all", help="class-conditional models (--model supervised): the class "
+                        "of every sample, or all: balanced over the classes (default: all)")
     parser.add_argument("--lattice", action="store_true", help="decode the lecture's 100-point latent lattice")
     parser.add_argument("--manifold", type=int, metavar="K", help="decode a K x K sweep over the prior's quantiles "
                         "(2-D latents)")
+    parser.add_argument("--style-grid", type=int, nargs="?", const=10, metavar="ROWS", help="class-conditional "
+                        "models: ROWS style codes (default 10), each decoded with every class (the AAE paper's "
+                        "figure 6)")
     args = parser.parse_args()
     if args.num_samples <= 0 or args.batch_size <= 0:
         parser.error("--num-samples and --batch-size must be positive integers")
-    if args.manifold is not None and args.manifold <= 0:
-        parser.error("--manifold K must be a positive integer")
+    for name in ("manifold", "style_grid"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer")
+    if args.label != "all" and not args.label.isdigit():
+        parser.error(f"--label {args.label}: name a class (0, 1, ...) or all")
     if not args.out.endswith(SUFFIXES):
         parser.error(f"--out {args.out}: unknown suffix; use one of {', '.join(SUFFIXES)}")
     return args
+
+
+def codes(aae, args, generator):
+    """(z, labels or None, images per grid row) of a lattice, manifold or style grid."""
+    if args.style_grid:
+        if not aae.conditional:
+            raise AAEError("--style-grid needs a class-conditional model (--model supervised); this run is "
+                           f"{aae.config.model}")
+        return *style_grid_codes(aae.prior, args.style_grid, aae.config.num_classes, generator), aae.config.num_classes
+    if args.manifold and aae.prior.dim != 2:
+        raise AAEError(f"--manifold needs a 2-D latent; this run's has {aae.prior.dim} dimensions "
+                       "(use --lattice or plain samples)")
+    z = manifold_codes(aae.prior, args.manifold, generator) if args.manifold else latent_lattice(aae.prior.dim)
+    labels = None if args.label == "all" else int(args.label)
+    return z, aae.labels_for(len(z), labels), args.manifold or 10
 
 
 def main():
@@ -45,22 +70,22 @@ def main():
     device = pick_device(args.device)
     aae = load_model(args.checkpoint, device)
     generator = torch.Generator(device).manual_seed(args.seed)
-    if args.lattice or args.manifold:
-        if args.manifold and aae.prior.dim != 2:
-            raise AAEError(f"--manifold needs a 2-D latent; this run's has {aae.prior.dim} dimensions "
-                           "(use --lattice or plain samples)")
-        z = (manifold_codes(aae.prior, args.manifold, generator) if args.manifold
-             else latent_lattice(aae.prior.dim)).to(device)
-        images, z = aae.decode(z).cpu(), z.cpu()
+    label = None if args.label == "all" else int(args.label)
+    nrow = math.ceil(args.num_samples ** 0.5)
+    if args.lattice or args.manifold or args.style_grid:
+        z, labels, nrow = codes(aae, args, generator)
+        images, z = aae.decode(z.to(device), labels).cpu(), z.cpu()
+        labels = None if labels is None else labels.cpu()
     else:
-        images, z = generate(aae, args.num_samples, args.batch_size, generator)
+        images, z, labels = generate(aae, args.num_samples, args.batch_size, generator, labels=label)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    arrays = {"images": images, "z": z, **({"labels": labels} if labels is not None else {})}
     if args.out.endswith(".npz"):
-        np.savez_compressed(args.out, images=images.numpy(), z=z.numpy())
+        np.savez_compressed(args.out, **{name: array.numpy() for name, array in arrays.items()})
     elif args.out.endswith(".pt"):
-        torch.save({"images": images, "z": z}, args.out)
+        torch.save(arrays, args.out)
     else:
-        save_grid(images, args.out, nrow=args.manifold or (10 if args.lattice else math.ceil(len(images) ** 0.5)))
+        save_grid(images, args.out, nrow=nrow)
     print(f"generate.py: {len(images)} images -> {args.out}")
 
 

@@ -16,8 +16,8 @@ out_dir, argv = sys.argv[1], sys.argv[2:]
 trainer = Trainer(load_train_config(parse_train_args(argv)))
 trainer.fit()
 tensors = {f"param.{k}": v.detach().contiguous() for k, v in trainer.model.state_dict().items()}
-for name in ("optim_P", "optim_Q_enc", "optim_Q_gen", "optim_D"):
-    for index, state in getattr(trainer, name).state_dict()["state"].items():
+for name, optimizer in trainer.optimizers.items():
+    for index, state in optimizer.state_dict()["state"].items():
         for key, value in state.items():
             tensors[f"{name}.{index}.{key}"] = torch.as_tensor(value).detach().clone().contiguous()
 os.makedirs(out_dir, exist_ok=True)

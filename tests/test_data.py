@@ -1,20 +1,25 @@
 import torch
 
-from aae_dist.data import ShardedBatches, load_dataset
+from aae_dist.data import ShardedBatches, load_dataset, load_training_set
 
 from conftest import DATA_ROOT, needs_mnist
 
 
 def test_ranks_split_the_global_batch():
     images = torch.arange(40, dtype=torch.uint8).reshape(40, 1, 1).expand(40, 28, 28).contiguous()
-    single = ShardedBatches(images, batch_size=8, seed=3)
-    ranks = [ShardedBatches(images, batch_size=4, rank=r, world_size=2, seed=3) for r in range(2)]
+    labels = torch.arange(40) % 7
+    single = ShardedBatches(images, batch_size=8, seed=3, labels=labels)
+    ranks = [ShardedBatches(images, batch_size=4, rank=r, world_size=2, seed=3, labels=labels) for r in range(2)]
     assert single.steps_per_epoch == 5
     seen = []
     for step in range(12):  # crosses two epoch boundaries
         parts = [r.batch(step) for r in ranks]
-        assert torch.equal(torch.cat(parts), single.batch(step))
-        ids = [set((p[:, 0] * 255).round().long().tolist()) for p in parts]
+        for key in ("x", "y"):
+            assert torch.equal(torch.cat([p[key] for p in parts]), single.batch(step)[key])
+        ids = [((p["x"][:, 0, 0, 0] * 255).round().long()) for p in parts]
+        for image_ids, part in zip(ids, parts):  # each label travels with its image
+            assert torch.equal(part["y"], image_ids % 7)
+        ids = [set(i.tolist()) for i in ids]
         assert not ids[0] & ids[1]  # disjoint shards
         seen.append(ids[0] | ids[1])
     assert set().union(*seen[:5]) == set(range(40))  # one epoch covers every image once
@@ -23,8 +28,10 @@ def test_ranks_split_the_global_batch():
 
 def test_batches_are_floats_in_unit_range():
     images = torch.randint(0, 256, (30, 28, 28), dtype=torch.uint8)
-    x = ShardedBatches(images, batch_size=10).batch(0)
-    assert x.shape == (10, 784) and x.dtype == torch.float32
+    batch = ShardedBatches(images, batch_size=10).batch(0)
+    assert batch.keys() == {"x"}  # no labels given, none in the batch
+    x = batch["x"]
+    assert x.shape == (10, 1, 28, 28) and x.dtype == torch.float32
     assert 0 <= x.min() and x.max() <= 1
 
 
@@ -33,3 +40,5 @@ def test_mnist_loads():
     images, labels = load_dataset("mnist", DATA_ROOT, download=False)
     assert images.shape == (60000, 28, 28) and images.dtype == torch.uint8
     assert labels.bincount().tolist()[:3] == [5923, 6742, 5958]
+    data = load_training_set("mnist", DATA_ROOT, download=False)  # what the model is built from
+    assert data.image_shape == (1, 28, 28) and data.num_classes == 10 and torch.equal(data.labels, labels)

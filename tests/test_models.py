@@ -30,7 +30,7 @@ def test_seed_architecture():
 
 @pytest.mark.parametrize("p", [0.25, 0.2])
 def test_dropout_statistics(p):
-    from aae_dist.models import Dropout
+    from aae_dist.networks import Dropout
 
     torch.manual_seed(0)
     x = torch.full((1000, 1000), 3.0)
@@ -42,10 +42,10 @@ def test_dropout_statistics(p):
 
 def test_forward_shapes_and_logits():
     aae = AAE(ModelConfig(z_dim=3, hidden=16, disc_hidden=8)).eval()
-    x = torch.rand(5, 784)
+    x = torch.rand(5, 1, 28, 28)
     z = aae.encoder(x)
     assert z.shape == (5, 3)
-    assert aae.decoder(z).shape == (5, 784)
+    assert aae.decoder(z).shape == (5, 1, 28, 28)  # image-shaped logits
     d = aae.discriminator(z)
     assert d.shape == (5, 1)
     # D applies its last layer and returns a logit, not a probability: values outside [0, 1] occur

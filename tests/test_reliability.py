@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import aae_dist.trainer
+import aae_dist.objectives.vanilla
 from aae_dist import AAEError, Trainer
 
 from conftest import ACCELERATE, DATA_ROOT, DDP_CPU, REPO, TINY, needs_mnist, run_script, tiny_config
@@ -146,21 +146,21 @@ def test_keep_checkpoints(tmp_path):
 def test_broken_and_foreign_checkpoints_are_named_and_skipped(tmp_path):
     run_script("launch/train.py", *FLAGS, "--steps", "20", "--checkpoint-every", "10", "--output-dir", tmp_path)
     newest = tmp_path / "checkpoints" / "step_000020"
-    optimizer = newest / "optimizer_2.bin"
+    optimizer = newest / "optim_Q_gen.bin"
     optimizer.write_bytes(optimizer.read_bytes()[: optimizer.stat().st_size // 2])  # truncated
     foreign = tmp_path / "checkpoints" / "step_000030"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("not a checkpoint")
     result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "25")
     assert "skipping checkpoint" in result.stderr and "step_000030" in result.stderr
-    assert "optimizer_2.bin cannot be loaded safely" in result.stderr
+    assert "optim_Q_gen.bin cannot be loaded safely" in result.stderr
     assert "resumed at step 10" in result.stdout
 
     for path in (tmp_path / "checkpoints").glob("step_0000[12]*"):
-        (path / "model_1.safetensors").write_bytes(b"garbage")
+        (path / "decoder.safetensors").write_bytes(b"garbage")
     result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", check=False)
     assert result.returncode == 2 and "no usable checkpoint" in result.stderr
-    assert "model_1.safetensors cannot be loaded safely" in result.stderr.strip().splitlines()[-1]
+    assert "decoder.safetensors cannot be loaded safely" in result.stderr.strip().splitlines()[-1]
 
 
 def test_resume_refuses_another_model_or_dataset(tmp_path):
@@ -177,13 +177,13 @@ def test_resume_refuses_another_model_or_dataset(tmp_path):
 # ------------------------------------------------------------------ non-finite losses
 def nan_from_step(monkeypatch, name, first_bad_step):
     calls = {"n": 0}
-    original = getattr(aae_dist.trainer, name)
+    original = getattr(aae_dist.objectives.vanilla, name)
 
     def loss(*args):
         calls["n"] += 1
         value = original(*args)
         return value * float("nan") if calls["n"] >= first_bad_step else value
-    monkeypatch.setattr(aae_dist.trainer, name, loss)
+    monkeypatch.setattr(aae_dist.objectives.vanilla, name, loss)
 
 
 @pytest.mark.parametrize("log_every", [5, 50])  # caught at a log step, or at a checkpoint between log steps
@@ -243,13 +243,13 @@ def test_planted_pickles_are_refused_never_run(tmp_path):
     run_script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
     marker = tmp_path / "pwned"
     checkpoint = tmp_path / "checkpoints" / "step_000010"
-    for name in ("optimizer.bin", "random_states_0.pkl"):
+    for name in ("optim_P.bin", "random_states_0.pkl"):
         torch.save(PlantedPickle(marker), checkpoint / name)
     for name in ("pytorch_model.bin", "model.pt", "training_args.bin"):  # bait beside the weights
         torch.save(PlantedPickle(marker), tmp_path / name)
 
     result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "20", check=False)
-    assert result.returncode == 2 and "optimizer.bin cannot be loaded safely" in result.stderr
+    assert result.returncode == 2 and "optim_P.bin cannot be loaded safely" in result.stderr
     run_script("launch/generate.py", "--checkpoint", tmp_path, "--num-samples", "4", "--out", tmp_path / "s.npz")
     from aae_dist import AAE
     AAE.from_pretrained(str(tmp_path))

@@ -1,10 +1,10 @@
-"""The three phases of one training step: who changes what, and the fp16 loss-scaling logic."""
+"""The phases of one training step: who changes what, and the fp16 loss-scaling logic."""
 
 import pytest
 import torch
 
 from aae_dist import Trainer
-import aae_dist.trainer
+import aae_dist.objectives.vanilla
 
 from conftest import needs_mnist, tiny_config
 
@@ -20,7 +20,7 @@ def changed(module, before):
 
 
 def steps_taken(optimizer):
-    states = optimizer.optimizer.state.values()
+    states = optimizer.state.values()
     return max((int(s["step"]) for s in states), default=0)
 
 
@@ -28,30 +28,33 @@ def no_grads(trainer):
     return all(p.grad is None for p in trainer.model.parameters())
 
 
-def batch(trainer, step=0):
-    return trainer.batches.batch(step), trainer.prior_batch(step)
+def phase(trainer, name):
+    return next(p for p in trainer.phases if p.name == name)
 
 
-def test_each_phase_changes_only_its_own_parameters(tmp_path):
-    trainer = Trainer(tiny_config(output_dir=str(tmp_path)))
+@pytest.mark.parametrize("model, flags", [("vanilla", {}), ("supervised", {}),
+                                          ("supervised", {"label_to_discriminator": True})])
+def test_each_phase_changes_only_its_own_parameters(tmp_path, model, flags):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model=model, **flags))
     Q, P, D = trainer.model.encoder, trainer.model.decoder, trainer.model.discriminator
-    x, z_real = batch(trainer)
-    optimizers = dict(P=trainer.optim_P, Q_enc=trainer.optim_Q_enc, Q_gen=trainer.optim_Q_gen, D=trainer.optim_D)
+    batch = trainer.batch(0)
+    optimizers = {name.removeprefix("optim_"): o for name, o in trainer.optimizers.items()}
+    assert optimizers.keys() == {"P", "Q_enc", "Q_gen", "D"}
 
     before = [snapshot(m) for m in (Q, P, D)]
-    trainer.reconstruction_phase(x)
+    trainer.run_phase(phase(trainer, "reconstruction"), batch)
     assert [changed(m, b) for m, b in zip((Q, P, D), before)] == [True, True, False]
     assert {k: steps_taken(o) for k, o in optimizers.items()} == dict(P=1, Q_enc=1, Q_gen=0, D=0)
     assert no_grads(trainer)
 
     before = [snapshot(m) for m in (Q, P, D)]
-    trainer.discriminator_phase(x, z_real)
+    trainer.run_phase(phase(trainer, "discriminator"), batch)
     assert [changed(m, b) for m, b in zip((Q, P, D), before)] == [False, False, True]
     assert {k: steps_taken(o) for k, o in optimizers.items()} == dict(P=1, Q_enc=1, Q_gen=0, D=1)
     assert no_grads(trainer)
 
     before = [snapshot(m) for m in (Q, P, D)]
-    trainer.generator_phase(x)
+    trainer.run_phase(phase(trainer, "generator"), batch)
     assert [changed(m, b) for m, b in zip((Q, P, D), before)] == [True, False, False]
     assert {k: steps_taken(o) for k, o in optimizers.items()} == dict(P=1, Q_enc=1, Q_gen=1, D=1)
     # D's weights got no gradient at all in the generator phase (none computed, none to all-reduce)
@@ -62,22 +65,22 @@ def test_each_phase_changes_only_its_own_parameters(tmp_path):
 def test_discriminator_phase_uses_eval_mode_codes(tmp_path, monkeypatch):
     trainer = Trainer(tiny_config(output_dir=str(tmp_path)))
     seen = {}
-    original = aae_dist.trainer.discriminator_loss
+    original = aae_dist.objectives.vanilla.discriminator_loss
 
     def spy(real_logits, fake_logits):
         seen["encoder_training"] = trainer.model.encoder.training
         seen["fake_requires_grad"] = fake_logits.requires_grad
         return original(real_logits, fake_logits)
 
-    monkeypatch.setattr(aae_dist.trainer, "discriminator_loss", spy)
-    trainer.discriminator_phase(*batch(trainer))
+    monkeypatch.setattr(aae_dist.objectives.vanilla, "discriminator_loss", spy)
+    trainer.run_phase(phase(trainer, "discriminator"), trainer.batch(0))
     assert seen == {"encoder_training": False, "fake_requires_grad": True}  # grad flows into D only
     assert all(p.grad is None for p in trainer.model.encoder.parameters())
 
 
 def train(trainer, steps):
     for step in range(steps):
-        trainer.train_step(*batch(trainer, step))
+        trainer.train_step(trainer.batch(step))
 
 
 def use_scaler(trainer, **kwargs):
@@ -107,14 +110,14 @@ def test_overflow_skips_exactly_the_affected_phase(tmp_path, monkeypatch, phase)
     train(trainer, 1)
     loss_name = {"reconstruction": "reconstruction_loss", "discriminator": "discriminator_loss",
                  "generator": "generator_loss"}[phase]
-    original = getattr(aae_dist.trainer, loss_name)
-    monkeypatch.setattr(aae_dist.trainer, loss_name, lambda *a: original(*a) * float("inf"))
+    original = getattr(aae_dist.objectives.vanilla, loss_name)
+    monkeypatch.setattr(aae_dist.objectives.vanilla, loss_name, lambda *a: original(*a) * float("inf"))
 
     owners = {"reconstruction": {"P", "Q_enc"}, "discriminator": {"D"}, "generator": {"Q_gen"}}[phase]
-    optimizers = dict(P=trainer.optim_P, Q_enc=trainer.optim_Q_enc, Q_gen=trainer.optim_Q_gen, D=trainer.optim_D)
+    optimizers = {name.removeprefix("optim_"): o for name, o in trainer.optimizers.items()}
     before = {k: steps_taken(o) for k, o in optimizers.items()}
     params_before = [snapshot(m) for m in (trainer.model.encoder, trainer.model.decoder, trainer.model.discriminator)]
-    train_step_metrics = trainer.train_step(*batch(trainer, 1))
+    train_step_metrics = trainer.train_step(trainer.batch(1))
 
     after = {k: steps_taken(o) for k, o in optimizers.items()}
     assert {k for k in optimizers if after[k] == before[k]} == owners  # only the overflowing phase skipped
@@ -137,7 +140,7 @@ def test_fp16_on_cpu_is_refused(tmp_path):
 
 def test_bf16_step_is_finite(tmp_path):
     trainer = Trainer(tiny_config(output_dir=str(tmp_path), mixed_precision="bf16"))
-    metrics = trainer.train_step(*batch(trainer))
+    metrics = trainer.train_step(trainer.batch(0))
     assert all(torch.isfinite(v) for v in metrics.values())
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # master weights stay fp32
 
@@ -155,5 +158,5 @@ def test_a_cuda_graph_replays_the_eager_steps(tmp_path, precision):
         trainer = Trainer(tiny_config(output_dir=str(tmp_path / mode), cuda_graph=mode, mixed_precision=precision))
         assert trainer.cuda_graph == (mode == "on")
         # each step's outputs are read at once: a replay overwrites the graph's output tensors
-        metrics[mode] = [[float(v) for v in trainer.train_step(*batch(trainer, step)).values()] for step in range(8)]
+        metrics[mode] = [[float(v) for v in trainer.train_step(trainer.batch(step)).values()] for step in range(8)]
     torch.testing.assert_close(metrics["on"], metrics["off"], rtol=1e-5, atol=1e-6)

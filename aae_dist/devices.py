@@ -1,0 +1,34 @@
+"""The Accelerator of a run, after the checks that keep a run from silently training on the wrong device."""
+
+import os
+from datetime import timedelta
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import AutocastKwargs, InitProcessGroupKwargs
+
+from .errors import ConfigError
+
+
+def check_visible_gpus(config):
+    """CUDA_VISIBLE_DEVICES naming a GPU that is not there would make Accelerate train on the CPU without a word."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    wants_cpu = config.cpu or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
+    if visible not in (None, "", "-1") and not wants_cpu and not torch.cuda.is_available():
+        raise ConfigError(f"CUDA_VISIBLE_DEVICES={visible} but torch sees no GPU; name a GPU that exists "
+                          "(nvidia-smi lists them) or pass --cpu")
+
+
+def make_accelerator(config):
+    check_visible_gpus(config)
+    accelerator = Accelerator(
+        cpu=config.cpu, mixed_precision=config.mixed_precision, log_with="wandb" if config.wandb else None,
+        # a rank that died leaves the others waiting in a collective: fail the job after this long
+        kwargs_handlers=[InitProcessGroupKwargs(timeout=timedelta(seconds=config.ddp_timeout)),
+                         # Each forward is its own autocast region, so caching cast weights saves nothing;
+                         # under a CUDA graph the cache would hold memory the graph has freed.
+                         AutocastKwargs(cache_enabled=False)])
+    if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        raise ConfigError("fp16 needs a GPU (on the CPU Accelerate would silently train in fp32); "
+                          "use --mixed-precision bf16 or no")
+    return accelerator

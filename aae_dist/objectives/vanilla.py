@@ -1,0 +1,67 @@
+"""The lecture's AAE (Makhzani et al. 2015, section 2): encoder Q, decoder P, discriminator D on the code z.
+
+One step, three phases, each stepping only its own optimizers (the lecture's names):
+  1. reconstruction   Q, P train; loss BCE(P(Q(x)), x);                      optim_P + optim_Q_enc step
+  2. discriminator    Q eval and frozen, z_fake = Q(x); z_real ~ prior;
+                      loss BCE(D(z_real), 1) + BCE(D(z_fake), 0);            optim_D steps
+  3. generator        Q train; D frozen; loss BCE(D(Q(x)), 1);               optim_Q_gen steps
+"""
+
+import torch
+
+from ..losses import discriminator_loss, generator_loss, reconstruction_loss
+from ..models import AAE, Phase
+from ..networks import decoder, discriminator, encoder
+from ..sampling import latent_lattice
+
+
+class VanillaAAE(AAE):
+    def build_networks(self):
+        c = self.config
+        return {"encoder": encoder(c.image_shape, c.hidden, c.z_dim, c.dropout),
+                "decoder": decoder(self.input_size(self.decoder_input), c.hidden, c.image_shape, c.dropout),
+                "discriminator": discriminator(self.input_size(self.discriminator_input), c.disc_hidden,
+                                               c.disc_dropout)}
+
+    def input_size(self, network_input):
+        """The width of what `network_input` (decoder_input or discriminator_input) makes of a code."""
+        z = torch.zeros(1, self.config.z_dim)
+        return network_input(z, torch.zeros(1, dtype=torch.long)).shape[1]
+
+    def optimizers(self):
+        # Q has two: one for reconstruction, one for regularization (they keep separate Adam moments).
+        return {"optim_P": (self.decoder, "lr_recon"), "optim_Q_enc": (self.encoder, "lr_recon"),
+                "optim_Q_gen": (self.encoder, "lr_reg"), "optim_D": (self.discriminator, "lr_reg")}
+
+    def phases(self):
+        return [Phase("reconstruction", "recon_loss", self.reconstruct, ("optim_P", "optim_Q_enc"),
+                      trains=("encoder", "decoder")),
+                Phase("discriminator", "d_loss", self.discriminate, ("optim_D",),
+                      trains=("discriminator",), uses=("encoder",), eval=("encoder",)),
+                Phase("generator", "g_loss", self.regularize, ("optim_Q_gen",),
+                      trains=("encoder",), uses=("discriminator",))]
+
+    def discriminator_input(self, z, labels):
+        """What D reads for codes z of images with `labels`."""
+        return z
+
+    def reconstruct(self, nets, batch):
+        x = batch["x"]
+        logits = nets.decoder(self.decoder_input(nets.encoder(x), batch.get("y")))
+        return {"recon_loss": reconstruction_loss(logits, x, self.config.recon_loss)}
+
+    def discriminate(self, nets, batch):
+        z_real, y = batch["z_prior"], batch.get("y")
+        z_fake = nets.encoder(batch["x"]).to(z_real.dtype)
+        # One forward over [real; fake]: one DDP forward per backward, and larger matmuls.
+        codes = torch.cat([self.discriminator_input(z_real, y), self.discriminator_input(z_fake, y)])
+        real, fake = nets.discriminator(codes).float().chunk(2)
+        return {"d_loss": discriminator_loss(real, fake),
+                "d_real": torch.sigmoid(real).mean(), "d_fake": torch.sigmoid(fake).mean()}
+
+    def regularize(self, nets, batch):
+        z = nets.encoder(batch["x"])
+        return {"g_loss": generator_loss(nets.discriminator(self.discriminator_input(z, batch.get("y"))))}
+
+    def preview(self):
+        return latent_lattice(self.config.z_dim), None, 10  # the lecture's 10 x 10 lattice
