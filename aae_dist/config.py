@@ -38,7 +38,7 @@ def _default_data_root():
 class TrainConfig:
     model: str = field(default="vanilla", metadata=dict(
         help="AAE variant: vanilla (the lecture's) or supervised (class-conditional: the decoder reads the label; "
-             "its recipe changes the defaults, see the README)", choices=tuple(OBJECTIVES)))
+             "its recipe changes the defaults, see the README)", choices=OBJECTIVES.keys()))  # a live view
     preset: str = field(default="seed", metadata=dict(
         help="recipe whose values replace the defaults (flags given still win): seed = the lecture's, paper = the "
              "AAE paper's likelihood model (z 5, D 1000-1000, prior std 5, no dropout, mse)", choices=tuple(PRESETS)))
@@ -48,7 +48,7 @@ class TrainConfig:
     dataset: str = field(default="mnist", metadata=dict(help="training set", choices=DATASETS))
     no_download: bool = field(default=False, metadata=dict(help="fail instead of downloading missing data"))
     # schedule
-    steps: int = field(default=5000, metadata=dict(help="training steps (each runs all three phases)"))
+    steps: int = field(default=5000, metadata=dict(help="training steps (each runs every phase of the model once)"))
     batch_size: int = field(default=100, metadata=dict(help="batch per process; the global batch is this x processes"))
     # model
     z_dim: int = field(default=2, metadata=dict(help="latent dimension"))
@@ -166,8 +166,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def train_parser():
-    parser = OneLineParser(prog="train.py", description="Train an Adversarial Autoencoder (vanilla AAE, Makhzani "
-                           "et al. 2015) with Accelerate: `accelerate launch launch/train.py [flags]`.",
+    parser = OneLineParser(prog="train.py", description="Train an Adversarial Autoencoder (Makhzani et al. 2015: "
+                           "--model vanilla or supervised) with Accelerate: `accelerate launch launch/train.py [flags]`.",
                            argument_default=argparse.SUPPRESS)
     for f in dataclasses.fields(TrainConfig):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default

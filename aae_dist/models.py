@@ -144,8 +144,8 @@ class AAE(nn.Module):
         (0, 1, ..., K-1, 0, 1, ...). None for the others."""
         if not self.conditional:
             if labels is not None:
-                raise AAEError(f"labels need a class-conditional model (--model supervised); this one is "
-                               f"{self.config.model}")
+                raise AAEError(f"labels (--label) need a class-conditional model (--model supervised); this "
+                               f"one is {self.config.model}")
             return None
         if labels is None:
             return torch.arange(n, device=self.device) % self.config.num_classes

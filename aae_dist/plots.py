@@ -27,7 +27,8 @@ def plot_losses(run_dir, path):
     for key in others:
         adversarial.plot(steps, [r[key] for r in records], label=key)
     adversarial.set(title="regularization", xlabel="step")
-    adversarial.legend()
+    if others:
+        adversarial.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -54,8 +54,8 @@ def codes(aae, args, generator):
     """(z, labels or None, images per grid row) of a lattice, manifold or style grid."""
     if args.style_grid:
         if not aae.conditional:
-            raise AAEError("--style-grid needs a class-conditional model (--model supervised); this run is "
-                           f"{aae.config.model}")
+            raise AAEError("--style-grid: style grids need a class-conditional model (--model supervised); this "
+                           f"run is {aae.config.model}")
         return *style_grid_codes(aae.prior, args.style_grid, aae.config.num_classes, generator), aae.config.num_classes
     if args.manifold and aae.prior.dim != 2:
         raise AAEError(f"--manifold needs a 2-D latent; this run's has {aae.prior.dim} dimensions "

@@ -1,5 +1,6 @@
 """2-process DDP on the CPU (gloo): ranks stay identical, and the run equals a 1-process run on the same global batch."""
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -10,10 +11,12 @@ FLAGS = [*TINY, "--steps", "20", "--dropout", "0", "--disc-dropout", "0", "--log
          "--checkpoint-every", "20", "--sample-every", "20"]
 
 
-def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path):
-    run_script("tests/ddp_worker.py", tmp_path / "ddp", *FLAGS, "--batch-size", "25",
+@pytest.mark.parametrize("model", [["--model", "vanilla"], ["--model", "supervised", "--label-to-discriminator"]],
+                         ids=["vanilla", "supervised"])
+def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path, model):
+    run_script("tests/ddp_worker.py", tmp_path / "ddp", *FLAGS, *model, "--batch-size", "25",
                "--output-dir", tmp_path / "run_ddp", launcher=DDP_CPU, env={"ACCELERATE_USE_CPU": "1"})
-    run_script("tests/ddp_worker.py", tmp_path / "single", *FLAGS, "--batch-size", "50",
+    run_script("tests/ddp_worker.py", tmp_path / "single", *FLAGS, *model, "--batch-size", "50",
                "--output-dir", tmp_path / "run_single", launcher=(*ACCELERATE, "--num_processes", "1"),
                env={"ACCELERATE_USE_CPU": "1"})
     rank0, rank1 = (load_file(tmp_path / "ddp" / f"rank{r}.safetensors") for r in range(2))

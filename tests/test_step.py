@@ -147,7 +147,8 @@ def test_bf16_step_is_finite(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (CI has none; benchmarks/gpu_suite.sh runs it)")
 @pytest.mark.parametrize("precision", ["no", "bf16"])
-def test_a_cuda_graph_replays_the_eager_steps(tmp_path, precision):
+@pytest.mark.parametrize("model", ["vanilla", "supervised"])
+def test_a_cuda_graph_replays_the_eager_steps(tmp_path, precision, model):
     """Replayed from a CUDA graph (3 eager warm-up steps, then capture and replays), training computes what the
     eager steps compute, dropout included: the graph draws from the same Philox stream."""
     from accelerate.state import AcceleratorState
@@ -155,7 +156,8 @@ def test_a_cuda_graph_replays_the_eager_steps(tmp_path, precision):
     metrics = {}
     for mode in ("off", "on"):
         AcceleratorState._reset_state(reset_partial_state=True)
-        trainer = Trainer(tiny_config(output_dir=str(tmp_path / mode), cuda_graph=mode, mixed_precision=precision))
+        trainer = Trainer(tiny_config(output_dir=str(tmp_path / mode), cuda_graph=mode, mixed_precision=precision,
+                                      model=model))
         assert trainer.cuda_graph == (mode == "on")
         # each step's outputs are read at once: a replay overwrites the graph's output tensors
         metrics[mode] = [[float(v) for v in trainer.train_step(trainer.batch(step)).values()] for step in range(8)]

@@ -55,8 +55,9 @@ def test_seed_recipe_learns_on_real_mnist(tmp_path):
 
 
 @needs_mnist
-def test_resume_computes_what_the_uninterrupted_run_would(tmp_path):
-    common = [*TINY, "--log-every", "5", "--checkpoint-every", "10", "--sample-every", "20"]
+@pytest.mark.parametrize("model", ["vanilla", "supervised"])
+def test_resume_computes_what_the_uninterrupted_run_would(tmp_path, model):
+    common = [*TINY, "--model", model, "--log-every", "5", "--checkpoint-every", "10", "--sample-every", "20"]
     run_script("launch/train.py", *common, "--steps", "20", "--output-dir", tmp_path / "whole")
     run_script("launch/train.py", *common, "--steps", "10", "--output-dir", tmp_path / "split")
     with open(tmp_path / "split" / "metrics.jsonl", "a") as f:
