@@ -58,8 +58,12 @@ def read_run(path, data_root=None):
         if not os.path.isfile(config_path):
             raise AAEError(f"{config_path} is missing; point at a run directory written by launch/train.py "
                            f"(or one of its {checkpoints.CHECKPOINTS_DIR}/step_N directories)")
-        with open(config_path) as f:
-            config = json.load(f)
+        try:
+            with open(config_path) as f:
+                config = json.load(f)
+        except ValueError as error:
+            raise AAEError(f"{config_path} is not valid JSON ({error}); repair it from the run's "
+                           f"{checkpoints.CHECKPOINTS_DIR}/step_N/trainer_state.json") from error
     return config, data_root or os.environ.get("AAE_DATA_ROOT") or config["data_root"]
 
 

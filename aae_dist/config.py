@@ -88,6 +88,9 @@ class TrainConfig:
     checkpoint_every: int = field(default=1000, metadata=dict(help="steps between checkpoints"))
     keep_checkpoints: int = field(default=0, metadata=dict(help="keep only the newest K checkpoints (0: all)"))
     resume: bool = field(default=False, metadata=dict(help="continue from the newest checkpoint in --output-dir"))
+    overwrite: bool = field(default=False, metadata=dict(
+        help="start afresh in an --output-dir that holds a run, deleting its checkpoints, metrics, samples and W&B "
+             "run id"))
     ddp_timeout: int = field(default=600, metadata=dict(
         help="seconds a process waits for the others in a collective before the job fails"))
     # W&B
@@ -125,6 +128,8 @@ class TrainConfig:
             raise ConfigError(f"--prior {self.prior} is 2-D: use --z-dim 2 (got {self.z_dim})")
         if self.resume and self.output_dir is None:
             raise ConfigError("--resume needs --output-dir naming the run to continue")
+        if self.resume and self.overwrite:
+            raise ConfigError("--resume continues the run in --output-dir, --overwrite deletes it: pass one of them")
         for model, objective in OBJECTIVES.items():  # a variant's own flags mean nothing to the others
             for name in set(objective.own_flags) - set(OBJECTIVES[self.model].own_flags):
                 if getattr(self, name) != TrainConfig.__dataclass_fields__[name].default:
@@ -149,7 +154,7 @@ class TrainConfig:
 
 
 # What a checkpoint's weights and data order depend on: a resumed run may not change these.
-RESUME_FIXED = ("model", "dataset", "label_to_discriminator", "z_dim", "hidden", "disc_hidden", "prior", "prior_std", "mixture_components",
+RESUME_FIXED = ("model", "dataset", "seed", "label_to_discriminator", "z_dim", "hidden", "disc_hidden", "prior", "prior_std", "mixture_components",
                 "mixture_radius", "mixture_radial_std", "mixture_tangential_std", "swiss_roll_radius",
                 "swiss_roll_turns")
 
@@ -197,8 +202,12 @@ def load_train_config(flags, saved_config_name="config.json"):
     if flags.get("resume") and flags.get("output_dir"):
         path = os.path.join(flags["output_dir"], saved_config_name)
         if os.path.isfile(path):
-            with open(path) as f:
-                saved = json.load(f)
+            try:
+                with open(path) as f:
+                    saved = json.load(f)
+            except ValueError as error:  # torn or hand-edited
+                raise ConfigError(f"--resume: {path} is not valid JSON ({error}); repair it, or start a new "
+                                  "--output-dir") from error
             names = {f.name for f in dataclasses.fields(TrainConfig)}
             flags = {**{k: v for k, v in saved.items() if k in names}, **flags}
     if not flags.get("resume"):  # a resumed run's config.json already holds its model's and preset's values

@@ -22,14 +22,15 @@ from types import SimpleNamespace
 import accelerate
 import torch
 from accelerate.utils import broadcast_object_list, set_seed
+from safetensors import SafetensorError
 from tqdm.auto import tqdm
 
-from . import checkpoints
+from . import checkpoints, run_directory
 from .config import TrainConfig
 from .cuda_graph import CUDAGraphed, uses_cuda_graph
 from .data import ShardedBatches, load_training_set
 from .devices import make_accelerator
-from .errors import AAEError, ConfigError, TrainingStopped
+from .errors import AAEError, ConfigError, TrainingStopped, one_line
 from .files import write_json
 from .interrupts import StopRequests
 from .models import AAE, evaluating
@@ -39,6 +40,7 @@ from .tracking import Tracker
 
 CONFIG_NAME = "config.json"
 STOP_POLL = 10  # steps between the ranks' checks for a stop signal under DDP
+MAX_SKIPPED = 50  # fp16: updates of one phase skipped in a row (overflowing gradients) that end the run
 
 
 @contextmanager
@@ -59,7 +61,8 @@ class Trainer:
         self.accelerator = accelerator = make_accelerator(config)
         self.cuda_graph = uses_cuda_graph(config.cuda_graph, accelerator)
         self.output_dir = self._output_dir()
-        with accelerator.main_process_first():  # one process downloads, the others then read
+        # One process per machine downloads (the data root is each machine's own), the others then read.
+        with accelerator.local_main_process_first():
             data = load_training_set(config.dataset, config.data_root, download=not config.no_download)
 
         # Same seed on every rank: identical initial weights. Then one seed per rank: independent dropout.
@@ -92,6 +95,7 @@ class Trainer:
                                       accelerator.num_processes, config.seed,
                                       labels=None if data.labels is None else data.labels.to(device))
         self.phases = self.model.phases()
+        self.skipped = {phase.name: 0 for phase in self.phases}  # fp16: updates skipped in a row
         self.priors = self.model.priors()
         self.prior_generator = torch.Generator(device)
         self.step = 0
@@ -112,8 +116,18 @@ class Trainer:
             name = name[0]
         if os.path.exists(name) and not os.path.isdir(name):
             raise ConfigError(f"--output-dir {name} is a file; name a directory")
-        if self.accelerator.is_main_process:
+        held = run_directory.previous_run(name) if os.path.isdir(name) and not self.config.resume else []
+        if held and not self.config.overwrite:  # its checkpoints would be resumed, its W&B run continued
+            raise ConfigError(f"--output-dir {name} holds a run ({', '.join(held[-2:])}); continue it with --resume, "
+                              "or pass --overwrite to delete its run files and start afresh")
+        try:
             os.makedirs(name, exist_ok=True)
+        except OSError as error:
+            raise ConfigError(f"--output-dir {name} cannot be created ({one_line(error)}); name a directory you "
+                              "can write to") from error
+        self.accelerator.wait_for_everyone()  # every rank has looked before the main process deletes anything
+        if held and self.accelerator.is_main_process:
+            run_directory.clear(name)
         return name
 
     def _checkpoint_to_resume(self):
@@ -162,12 +176,18 @@ class Trainer:
         # gradients still flow through it into the trained ones.
         with frozen([self.networks[name] for name in phase.uses]):
             metrics = phase.compute(nets, batch)
-        self._backward_and_step(metrics[phase.loss], [self.optimizers[name] for name in phase.optimizers])
+        stepped = self._backward_and_step(metrics[phase.loss], [self.optimizers[name] for name in phase.optimizers])
+        self.skipped[phase.name] = 0 if stepped else self.skipped[phase.name] + 1
+        if self.skipped[phase.name] == MAX_SKIPPED:
+            raise AAEError(f"fp16: every update of the {phase.name} phase overflowed in steps {self.step - MAX_SKIPPED + 1}"
+                           f" to {self.step}, so it no longer learns (its loss is not finite). Use --mixed-precision "
+                           "bf16, or lower --lr-recon/--lr-reg, then --resume from the last checkpoint")
         return {name: value.detach() for name, value in metrics.items()}
 
     def _backward_and_step(self, loss, optimizers):
+        """Backward, then step `optimizers` and set their gradients to None. Returns whether they stepped."""
         self.accelerator.backward(loss)
-        scaler = self.accelerator.scaler
+        scaler, stepped = self.accelerator.scaler, True
         if scaler is None:
             for optimizer in optimizers:
                 optimizer.step()
@@ -178,11 +198,13 @@ class Trainer:
                 scaler.unscale_(optimizer)
             grads = [p.grad for o in optimizers for group in o.param_groups for p in group["params"]
                      if p.grad is not None]
-            if torch.isfinite(torch.nn.utils.get_total_norm(grads)):
+            stepped = bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
+            if stepped:
                 for optimizer in optimizers:
                     scaler.step(optimizer)
         for optimizer in optimizers:
             optimizer.zero_grad(set_to_none=True)
+        return stepped
 
     def train_step(self, batch):
         """One step of every phase on this process's batch (see `batch`); returns the metrics as tensors."""
@@ -313,14 +335,20 @@ class Trainer:
         if self.accelerator.is_main_process:
             checkpoints.discard(tmp)  # left over by a run killed mid-write
         self.accelerator.wait_for_everyone()
-        self.accelerator.save_state(tmp)
-        if self.accelerator.is_main_process:
-            checkpoints.write_training_state(tmp, self.networks, self.optimizers)
-        self.accelerator.wait_for_everyone()  # every rank's RNG file is in before the checkpoint is published
-        if self.accelerator.is_main_process:
-            checkpoints.publish(path, self.step, self.config, self.model.config)
-            if self.config.keep_checkpoints:
-                checkpoints.prune(self.output_dir, self.config.keep_checkpoints)
+        try:
+            self.accelerator.save_state(tmp)
+            if self.accelerator.is_main_process:
+                checkpoints.write_training_state(tmp, self.networks, self.optimizers)
+            self.accelerator.wait_for_everyone()  # every rank's RNG file is in before the checkpoint is published
+            if self.accelerator.is_main_process:
+                checkpoints.publish(path, self.step, self.config, self.model.config)
+        except (OSError, RuntimeError, SafetensorError) as error:  # a full disk, a quota, a vanished directory
+            checkpoints.discard(tmp)
+            raise AAEError(f"could not write the checkpoint of step {self.step} ({one_line(error, 120)}); its partial "
+                           f"files are removed and the previous checkpoints in {os.path.dirname(path)} are intact. "
+                           f"Free some space, then continue with --output-dir {self.output_dir} --resume") from error
+        if self.accelerator.is_main_process and self.config.keep_checkpoints:
+            checkpoints.prune(self.output_dir, self.config.keep_checkpoints)
         self.accelerator.wait_for_everyone()
         return path
 

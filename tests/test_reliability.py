@@ -289,3 +289,82 @@ def test_missing_gpu(tmp_path, cli):
     assert status == 2 and "CUDA_VISIBLE_DEVICES=7 but torch sees no GPU" in line
     status, _, err = cli("generate.py", "--checkpoint", tmp_path, "--out", tmp_path / "x.npz", "--device", "cuda:3")
     assert status == 2 and "no such GPU" in err
+
+
+# ------------------------------------------------------------------ runs that would silently go wrong
+def test_fp16_overflow_at_every_step_stops_the_run(tmp_path, monkeypatch):
+    """A phase whose loss is NaN at every step would skip every update while the scale shrinks to nothing."""
+    nan_from_step(monkeypatch, "generator_loss", 3)
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), steps=200, log_every=10, checkpoint_every=100))
+    trainer.accelerator.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)  # fp16 as on a GPU
+    with pytest.raises(AAEError, match="every update of the generator phase overflowed in steps 2 to 51"):
+        trainer.fit()
+    assert trainer.step == 51
+
+
+def test_a_fresh_run_refuses_a_directory_that_holds_a_run(tmp_path, cli):
+    run_script("launch/train.py", *FLAGS, "--steps", "5", "--output-dir", tmp_path, "--wandb",
+               env={"WANDB_MODE": "offline"})
+    assert (tmp_path / "wandb_run_id.txt").exists()
+    status, _, err = cli("train.py", *FLAGS, "--steps", "5", "--output-dir", tmp_path)
+    (line,) = err.strip().splitlines()
+    assert status == 2 and "holds a run" in line and "--resume" in line and "--overwrite" in line
+    status, _, err = cli("train.py", *FLAGS, "--output-dir", tmp_path, "--resume", "--overwrite")
+    assert status == 2 and "pass one of them" in err
+    (tmp_path / "notes.txt").write_text("mine")  # not a run file: kept
+    run_script("launch/train.py", *FLAGS, "--steps", "10", "--checkpoint-every", "10", "--output-dir", tmp_path,
+               "--overwrite")
+    assert checkpoint_steps(tmp_path) == [10] and not (tmp_path / "wandb_run_id.txt").exists()
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [5, 10]
+
+
+def test_resume_refuses_another_seed(tmp_path):
+    run_script("launch/train.py", *FLAGS, "--steps", "5", "--output-dir", tmp_path)
+    result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "10", "--seed", "3",
+                        check=False)
+    assert result.returncode == 2 and "was trained with --seed 0, not --seed 3" in result.stderr
+
+
+def test_a_full_disk_while_checkpointing_loses_nothing(tmp_path, monkeypatch):
+    """The write fails half-way (as safetensors does when the disk is full): the partial checkpoint is removed,
+    the previous one stays complete, and the message says how to go on."""
+    import aae_dist.checkpoints
+    from safetensors import SafetensorError
+
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), steps=10, checkpoint_every=5))
+    real_save = aae_dist.checkpoints.save_file
+
+    def full_disk(tensors, path):
+        if "step_000010" in str(path):
+            Path(path).write_bytes(b"half a file")
+            raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
+        real_save(tensors, path)
+    monkeypatch.setattr(aae_dist.checkpoints, "save_file", full_disk)
+    with pytest.raises(AAEError) as error:
+        trainer.fit()
+    message = str(error.value)
+    assert "No space left on device" in message and "--resume" in message and len(message.splitlines()) == 1
+    assert checkpoint_steps(tmp_path) == [5] and not list((tmp_path / "checkpoints").glob("*.tmp"))
+    monkeypatch.undo()
+    run_script("launch/train.py", "--output-dir", tmp_path, "--resume")  # the intact checkpoint resumes
+
+
+@pytest.mark.parametrize("broken", ["config.json", "model_config.json", "model.safetensors"])
+def test_broken_run_files_are_named_in_one_line(tmp_path, cli, broken):
+    run_script("launch/train.py", *FLAGS, "--steps", "5", "--output-dir", tmp_path)
+    file = tmp_path / broken
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])  # torn
+    commands = [("evaluate.py", "--checkpoint", tmp_path)]  # generate.py does not read config.json; --resume does
+    commands.append(("train.py", "--output-dir", tmp_path, "--resume") if broken == "config.json" else
+                    ("generate.py", "--checkpoint", tmp_path, "--out", tmp_path / "x.npz"))
+    for script, *args in commands:
+        status, _, err = cli(script, *args)
+        lines = err.strip().splitlines()
+        assert status == 2 and len(lines) == 1 and str(file) in lines[0], (script, err)
+
+
+def test_an_output_dir_that_cannot_be_created(cli):
+    status, _, err = cli("train.py", "--data-root", DATA_ROOT, "--output-dir", "/proc/aae-run")
+    (line,) = err.strip().splitlines()
+    assert status == 2 and "--output-dir /proc/aae-run cannot be created" in line

@@ -1,0 +1,26 @@
+"""A run directory's files, and starting afresh in one that already holds a run."""
+
+import os
+import shutil
+
+from .checkpoints import list_checkpoints
+from .tracking import METRICS_NAME, WANDB_ID_NAME
+
+RUN_FILES = ("checkpoints", "samples", "wandb", METRICS_NAME, WANDB_ID_NAME, "config.json", "model.safetensors",
+             "model_config.json", "losses.png", "latent_scatter.png", "manifold.png", "style_grid.png")
+
+
+def previous_run(path):
+    """What shows that `path` holds a run that a fresh start would mix with: its checkpoints or its W&B run id."""
+    held = [os.path.relpath(p, path) for p in list_checkpoints(path, complete=False)]
+    return held + ([WANDB_ID_NAME] if os.path.exists(os.path.join(path, WANDB_ID_NAME)) else [])
+
+
+def clear(path):
+    """Delete the files a run writes into `path` (nothing else there)."""
+    for name in RUN_FILES:
+        target = os.path.join(path, name)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        elif os.path.exists(target):
+            os.remove(target)
