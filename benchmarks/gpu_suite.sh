@@ -5,35 +5,47 @@
 # 2. the CUDA training paths: fp32, bf16, fp16 (loss scaling), a GPU chosen by CUDA_VISIBLE_DEVICES, `accelerate
 #    launch`, --cuda-graph on/off (the same losses), tests that need a GPU, generation and evaluation on the GPU;
 # 3. the grid again with torch.compile on (last: compiling takes minutes).
+# Every check runs; the script exits non-zero if any of them failed (and says which).
 set -uo pipefail
 data=$1 out=$2
 mkdir -p "$out"
 runs=$(mktemp -d)  # run directories and samples stay out of OUT_DIR, which gets the JSON records
 export PYTHONUNBUFFERED=1 AAE_CACHE_DIR="$runs/cache"
+failed=()
+check() { "$@" || failed+=("$*"); }  # run a check, remember it if it failed
 nvidia-smi -L
 python -c "import torch, accelerate; print('torch', torch.__version__, 'accelerate', accelerate.__version__)"
 
 grid="benchmarks/throughput.py --batch-sizes 100,4096 --precision no,bf16 --steps 50 --rounds 3 --data-root $data"
-timeout 240 python $grid --cuda-graph off,on --seed-baseline --json "$out/throughput_gpu.json"
+check timeout 240 python $grid --cuda-graph off,on --seed-baseline --json "$out/throughput_gpu.json"
 
 train="launch/train.py --data-root $data --no-download --steps 300 --log-every 50 --sample-every 300 --checkpoint-every 300"
 for precision in no bf16 fp16; do
-  CUDA_VISIBLE_DEVICES=0 timeout 120 python $train --mixed-precision $precision --output-dir "$runs/$precision" \
-    2>&1 | tail -n 2
+  check bash -o pipefail -c "CUDA_VISIBLE_DEVICES=0 timeout 120 python $train --mixed-precision $precision \
+    --output-dir $runs/$precision 2>&1 | tail -n 2"
 done
-timeout 120 accelerate launch --num_processes 1 $train --output-dir "$runs/launched" 2>&1 | tail -n 2
-for graph in off on; do  # the graphed run must follow the eager run's losses
-  timeout 120 python $train --cuda-graph $graph --output-dir "$runs/graph-$graph" 2>&1 | tail -n 2
-done
-python - "$runs" <<'PY'
-import json, sys
-runs = sys.argv[1]
-read = lambda name: [json.loads(line) for line in open(f"{runs}/{name}/metrics.jsonl")]
-for eager, graphed in zip(read("graph-off"), read("graph-on")):
-    print("step", eager["step"], {k: f"{eager[k]:.6f} vs {graphed[k]:.6f}" for k in ("recon_loss", "d_loss", "g_loss")})
+check bash -o pipefail -c "timeout 120 accelerate launch --num_processes 1 $train --output-dir $runs/launched 2>&1 | tail -n 2"
+for model in vanilla supervised; do  # the graphed run must follow the eager run's losses
+  for graph in off on; do
+    check bash -o pipefail -c "timeout 120 python $train --model $model --cuda-graph $graph --output-dir $runs/$model-graph-$graph \
+      2>&1 | tail -n 2"
+  done
+  check python - "$runs" "$model" <<'PY'
+import json, math, sys
+runs, model = sys.argv[1:]
+read = lambda name: [json.loads(line) for line in open(f"{runs}/{model}-graph-{name}/metrics.jsonl")]
+for eager, graphed in zip(read("off"), read("on"), strict=True):
+    print(model, "step", eager["step"], {k: f"{eager[k]:.6f} vs {graphed[k]:.6f}" for k in ("recon_loss", "d_loss", "g_loss")})
+    assert all(math.isclose(eager[k], graphed[k], rel_tol=1e-5) for k in ("recon_loss", "d_loss", "g_loss")), "graph != eager"
 PY
-AAE_DATA_ROOT=$data timeout 120 python -m pytest -q tests/test_step.py -k cuda_graph 2>&1 | tail -n 1
-timeout 60 python launch/generate.py --checkpoint "$runs/no" --num-samples 10000 --out "$runs/samples.npz" --device cuda
-timeout 150 python launch/evaluate.py --checkpoint "$runs/no" --data-root $data --json "$out/eval_gpu.json" | tail -n 12
+done
+check bash -o pipefail -c "AAE_DATA_ROOT=$data timeout 120 python -m pytest -q tests/test_step.py -k cuda_graph 2>&1 | tail -n 1"
+check timeout 60 python launch/generate.py --checkpoint "$runs/no" --num-samples 10000 --out "$runs/samples.npz" --device cuda
+check bash -o pipefail -c "timeout 150 python launch/evaluate.py --checkpoint $runs/no --data-root $data --json $out/eval_gpu.json | tail -n 12"
 
-timeout 200 python $grid --compile on --cuda-graph off,on --json "$out/throughput_gpu_compile.json"
+check timeout 200 python $grid --compile on --cuda-graph off,on --json "$out/throughput_gpu_compile.json"
+if (( ${#failed[@]} )); then
+  printf 'gpu_suite: FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "gpu_suite: every check passed"

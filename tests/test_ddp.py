@@ -26,8 +26,9 @@ def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path, mode
     assert any(k.startswith("optim_Q_gen.") for k in rank0) and any(k.startswith("optim_D.") for k in rank0)
     for key in rank0:  # all-reduced gradients: bitwise the same parameters and Adam moments on both ranks
         assert torch.equal(rank0[key], rank1[key]), key
-    for key in rank0:
-        torch.testing.assert_close(rank0[key], single[key], rtol=1e-4, atol=1e-5, msg=key)
+    for key in rank0:  # relative to each tensor's scale: Adam moments are small, and a factor 2 must show
+        torch.testing.assert_close(rank0[key], single[key], rtol=1e-3, atol=1e-4 * single[key].abs().max().item(),
+                                   msg=key)
     # the 20 steps did train (a test that could not tell two processes from none would pass on init weights)
     metrics = (tmp_path / "run_ddp" / "metrics.jsonl").read_text().splitlines()
     assert len(metrics) == 2

@@ -62,6 +62,19 @@ def test_each_phase_changes_only_its_own_parameters(tmp_path, model, flags):
     assert all(p.requires_grad for p in D.parameters())
 
 
+def test_the_generator_phase_pulls_codes_towards_the_prior(tmp_path):
+    """After generator steps, D takes the encoder's codes for prior samples more often (the encoder is pushed
+    towards what D calls real), while D itself stays as it was."""
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), lr_reg=1e-3, dropout=0.0, disc_dropout=0.0))
+    generator = phase(trainer, "generator")
+    batch = trainer.batch(0)
+    d_real = lambda: torch.sigmoid(trainer.model.discriminator(trainer.model.encode(batch["x"]))).mean().item()
+    before = d_real()
+    for _ in range(5):
+        trainer.run_phase(generator, batch)
+    assert d_real() > before + 0.01, (before, d_real())
+
+
 def test_discriminator_phase_uses_eval_mode_codes(tmp_path, monkeypatch):
     trainer = Trainer(tiny_config(output_dir=str(tmp_path)))
     seen = {}
@@ -89,16 +102,34 @@ def use_scaler(trainer, **kwargs):
     return trainer.accelerator.scaler
 
 
+def record_applied_gradients(trainer):
+    """The gradients each optimizer step applies, in order: [(optimizer name, [grads])]."""
+    applied = []
+    for name, optimizer in trainer.optimizers.items():
+        def step(*args, name=name, optimizer=optimizer, original=optimizer.step, **kwargs):
+            applied.append((name, [p.grad.clone() for g in optimizer.param_groups for p in g["params"]]))
+            return original(*args, **kwargs)
+        optimizer.step = step
+    return applied
+
+
 def test_loss_scaling_matches_unscaled_training(tmp_path):
-    """Each optimizer applies gradients unscaled with the scale they were scaled by, even as the scale grows
-    after every step (Accelerate's own optimizer wrapper would update the scale between optim_P and optim_Q_enc)."""
+    """Each optimizer applies gradients unscaled once, with the scale they were scaled by, even as the scale grows
+    after every step (Accelerate's own optimizer wrapper would update the scale between optim_P and optim_Q_enc).
+    The gradients are compared, not only the weights: Adam would hide a gradient off by a constant factor."""
     config = tiny_config(output_dir=str(tmp_path), dropout=0.0, disc_dropout=0.0)
     reference = Trainer(config)
+    reference_grads = record_applied_gradients(reference)
     train(reference, 6)
     scaled = Trainer(config)
     scaler = use_scaler(scaled, init_scale=2.0**4, growth_interval=1)
+    scaled_grads = record_applied_gradients(scaled)
     train(scaled, 6)
     assert scaler.get_scale() == 2.0**10  # grew after every one of the 6 steps
+    assert [name for name, _ in scaled_grads] == [name for name, _ in reference_grads] and len(scaled_grads) == 24
+    for (name, expected), (_, got) in zip(reference_grads, scaled_grads):
+        for a, b in zip(expected, got):
+            torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-7, msg=name)
     for a, b in zip(reference.model.parameters(), scaled.model.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
@@ -138,9 +169,17 @@ def test_fp16_on_cpu_is_refused(tmp_path):
         Trainer(tiny_config(output_dir=str(tmp_path), mixed_precision="fp16", cpu=True))
 
 
-def test_bf16_step_is_finite(tmp_path):
+def test_bf16_step_runs_in_bf16(tmp_path):
+    """bf16 asked for: every network's layers compute in bf16 (autocast active) and the losses stay finite."""
     trainer = Trainer(tiny_config(output_dir=str(tmp_path), mixed_precision="bf16"))
+    seen = {}
+
+    def note_dtype(name, output):
+        seen.setdefault(name, output.dtype)
+    for name, network in trainer.networks.items():
+        network[0].register_forward_hook(lambda module, inputs, output, name=name: note_dtype(name, output))
     metrics = trainer.train_step(trainer.batch(0))
+    assert seen == dict.fromkeys(("encoder", "decoder", "discriminator"), torch.bfloat16)
     assert all(torch.isfinite(v) for v in metrics.values())
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # master weights stay fp32
 
