@@ -154,9 +154,9 @@ class TrainConfig:
 
 
 # What a checkpoint's weights and data order depend on: a resumed run may not change these.
-RESUME_FIXED = ("model", "dataset", "seed", "label_to_discriminator", "z_dim", "hidden", "disc_hidden", "prior", "prior_std", "mixture_components",
-                "mixture_radius", "mixture_radial_std", "mixture_tangential_std", "swiss_roll_radius",
-                "swiss_roll_turns")
+RESUME_FIXED = ("model", "dataset", "seed", "label_to_discriminator", "z_dim", "hidden", "disc_hidden", "prior",
+                "prior_std", "mixture_components", "mixture_radius", "mixture_radial_std", "mixture_tangential_std",
+                "swiss_roll_radius", "swiss_roll_turns")
 
 
 def flag(name):
@@ -172,7 +172,8 @@ class OneLineParser(argparse.ArgumentParser):
 
 def train_parser():
     parser = OneLineParser(prog="train.py", description="Train an Adversarial Autoencoder (Makhzani et al. 2015: "
-                           "--model vanilla or supervised) with Accelerate: `accelerate launch launch/train.py [flags]`.",
+                           "--model vanilla or supervised) with Accelerate: "
+                           "`accelerate launch launch/train.py [flags]`.",
                            argument_default=argparse.SUPPRESS)
     for f in dataclasses.fields(TrainConfig):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default

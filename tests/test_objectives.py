@@ -83,7 +83,8 @@ def test_optimizers_keep_the_hyperparameters_they_were_built_with(tmp_path):
     trainer = Trainer(tiny_config(output_dir=str(tmp_path), steps=10, resume=True))
     AcceleratorState._reset_state(reset_partial_state=True)
     built = Trainer(tiny_config(output_dir=str(tmp_path / "fresh"), steps=10))
-    assert trainer.step == 5 and int(trainer.optimizers["optim_Q_gen"].state[trainer.model.encoder[0].weight]["step"]) == 5
+    optim_Q_gen = trainer.optimizers["optim_Q_gen"]
+    assert trainer.step == 5 and int(optim_Q_gen.state[trainer.model.encoder[0].weight]["step"]) == 5  # its state
     for name, optimizer in trainer.optimizers.items():
         hyper = lambda o: [{k: v for k, v in g.items() if k != "params"} for g in o.param_groups]
         assert hyper(optimizer) == hyper(built.optimizers[name]), name
@@ -187,7 +188,8 @@ def test_a_new_variant_trains_without_touching_the_trainer(tmp_path, monkeypatch
     model = trainer.fit()
     assert isinstance(model, PlainAutoencoder) and list(trainer.optimizers) == ["optim_AE"]
     log = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert set(log[0]) == {"step", "recon_loss", "epoch", "samples_per_s"} and log[-1]["recon_loss"] < log[0]["recon_loss"]
+    assert set(log[0]) == {"step", "recon_loss", "epoch", "samples_per_s"}
+    assert log[-1]["recon_loss"] < log[0]["recon_loss"]
     assert {"encoder.safetensors", "decoder.safetensors", "optim_AE.bin"} <= {
         p.name for p in (tmp_path / "checkpoints" / "step_000020").iterdir()}
     assert isinstance(AAE.from_pretrained(str(tmp_path)), PlainAutoencoder)
