@@ -67,6 +67,8 @@ class TrainConfig:
     swiss_roll_turns: float = field(default=2.0, metadata=dict(help="swiss-roll prior: turns of the spiral"))
     label_to_discriminator: bool = field(default=False, metadata=dict(
         help="supervised: D judges (code, label) pairs, so that the code cannot tell the classes apart"))
+    code_noise: float = field(default=0.0, metadata=dict(
+        help="std of Gaussian noise added to the encoder's codes in training (the decoder and D see the noisy codes)"))
     # optimisation
     recon_loss: str = field(default="bce", metadata=dict(
         help="reconstruction loss: bce (the lecture's) or mse (the squared error of the sigmoid image, the AAE "
@@ -110,6 +112,8 @@ class TrainConfig:
                 raise ConfigError(f"{flag(name)} must be a positive integer, got {value!r}")
         if not isinstance(self.keep_checkpoints, int) or self.keep_checkpoints < 0:
             raise ConfigError(f"--keep-checkpoints must be a non-negative integer, got {self.keep_checkpoints!r}")
+        if not self.code_noise >= 0:
+            raise ConfigError(f"--code-noise must be >= 0, got {self.code_noise!r}")
         for name in ("lr_recon", "lr_reg", "prior_std"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
@@ -141,7 +145,8 @@ class TrainConfig:
         return ModelConfig(model=self.model, z_dim=self.z_dim, hidden=self.hidden, disc_hidden=self.disc_hidden,
                            dropout=self.dropout, disc_dropout=self.disc_dropout, image_shape=tuple(image_shape),
                            num_classes=num_classes, recon_loss=self.recon_loss,
-                           label_to_discriminator=self.label_to_discriminator, prior=self.prior_config())
+                           label_to_discriminator=self.label_to_discriminator, code_noise=self.code_noise,
+                           prior=self.prior_config())
 
     def prior_config(self):
         """The prior's description for models.ModelConfig (and model_config.json)."""

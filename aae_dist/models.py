@@ -57,6 +57,7 @@ class ModelConfig:
     num_classes: int = 10
     recon_loss: str = "bce"
     label_to_discriminator: bool = False
+    code_noise: float = 0.0
     prior: dict = field(default_factory=lambda: {"name": "gaussian", "std": 1.0})
 
     @classmethod

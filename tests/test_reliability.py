@@ -266,6 +266,7 @@ def test_planted_pickles_are_refused_never_run(tmp_path):
     ("train", ["--batch-size", "70000"], "exceeds the 60000 training images"),
     ("train", ["--data-root", "/dev/null/data"], "could not download mnist into /dev/null/data/MNIST"),
     ("train", ["--keep-checkpoints", "-1"], "--keep-checkpoints must be a non-negative integer"),
+    ("train", ["--code-noise", "-0.5"], "--code-noise must be >= 0"),
     ("evaluate", ["--num-samples", "0"], "--num-samples must be an integer > 1"),
 ])
 def test_bad_input_table(tmp_path, cli, script, flags, message):

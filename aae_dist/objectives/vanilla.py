@@ -45,14 +45,20 @@ class VanillaAAE(AAE):
         """What D reads for codes z of images with `labels`."""
         return z
 
+    def code(self, encoder, x):
+        """The training code of x: Q(x), plus Gaussian noise of std code_noise where that is set (a stochastic
+        encoder: the decoder learns to decode the whole neighbourhood of each code, and D sees the noisy codes)."""
+        z = encoder(x)
+        return z + self.config.code_noise * torch.randn_like(z) if self.config.code_noise else z
+
     def reconstruct(self, nets, batch):
         x = batch["x"]
-        logits = nets.decoder(self.decoder_input(nets.encoder(x), batch.get("y")))
+        logits = nets.decoder(self.decoder_input(self.code(nets.encoder, x), batch.get("y")))
         return {"recon_loss": reconstruction_loss(logits, x, self.config.recon_loss)}
 
     def discriminate(self, nets, batch):
         z_real, y = batch["z_prior"], batch.get("y")
-        z_fake = nets.encoder(batch["x"]).to(z_real.dtype)
+        z_fake = self.code(nets.encoder, batch["x"]).to(z_real.dtype)
         # One forward over [real; fake]: one DDP forward per backward, and larger matmuls.
         codes = torch.cat([self.discriminator_input(z_real, y), self.discriminator_input(z_fake, y)])
         real, fake = nets.discriminator(codes).float().chunk(2)
@@ -60,7 +66,7 @@ class VanillaAAE(AAE):
                 "d_real": torch.sigmoid(real).mean(), "d_fake": torch.sigmoid(fake).mean()}
 
     def regularize(self, nets, batch):
-        z = nets.encoder(batch["x"])
+        z = self.code(nets.encoder, batch["x"])
         return {"g_loss": generator_loss(nets.discriminator(self.discriminator_input(z, batch.get("y"))))}
 
     def preview(self):
