@@ -69,6 +69,8 @@ class TrainConfig:
         help="supervised: D judges (code, label) pairs, so that the code cannot tell the classes apart"))
     code_noise: float = field(default=0.0, metadata=dict(
         help="std of Gaussian noise added to the encoder's codes in training (the decoder and D see the noisy codes)"))
+    discriminator_steps: int = field(default=1, metadata=dict(
+        help="updates of D on each step's batch (the discriminator phase repeated), before the generator phase"))
     # optimisation
     recon_loss: str = field(default="bce", metadata=dict(
         help="reconstruction loss: bce (the lecture's) or mse (the squared error of the sigmoid image, the AAE "
@@ -105,8 +107,8 @@ class TrainConfig:
         self.validate()
 
     def validate(self):
-        for name in ("steps", "batch_size", "z_dim", "hidden", "disc_hidden", "log_every", "sample_every",
-                     "checkpoint_every", "ddp_timeout"):
+        for name in ("steps", "batch_size", "z_dim", "hidden", "disc_hidden", "discriminator_steps", "log_every",
+                     "sample_every", "checkpoint_every", "ddp_timeout"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{flag(name)} must be a positive integer, got {value!r}")
@@ -146,6 +148,7 @@ class TrainConfig:
                            dropout=self.dropout, disc_dropout=self.disc_dropout, image_shape=tuple(image_shape),
                            num_classes=num_classes, recon_loss=self.recon_loss,
                            label_to_discriminator=self.label_to_discriminator, code_noise=self.code_noise,
+                           discriminator_steps=self.discriminator_steps,
                            prior=self.prior_config())
 
     def prior_config(self):

@@ -58,6 +58,7 @@ class ModelConfig:
     recon_loss: str = "bce"
     label_to_discriminator: bool = False
     code_noise: float = 0.0
+    discriminator_steps: int = 1
     prior: dict = field(default_factory=lambda: {"name": "gaussian", "std": 1.0})
 
     @classmethod

@@ -118,6 +118,26 @@ def test_supervised_run_generates_the_class_asked_for(tmp_path):
     assert Image.open(tmp_path / "grid.png").size == (302, 92)  # 3 rows of styles x 10 classes
 
 
+def test_supervised_defaults_to_its_recipe():
+    from aae_dist.config import load_train_config
+
+    config = load_train_config({"model": "supervised"})
+    assert (config.z_dim, config.label_to_discriminator, config.discriminator_steps, config.lr_reg, config.steps) == (
+        8, True, 3, 2e-4, 30000)
+    assert load_train_config({"model": "supervised", "z_dim": 15}).z_dim == 15  # flags given still win
+    assert load_train_config({}).z_dim == 2 and load_train_config({}).discriminator_steps == 1  # vanilla: the lecture's
+
+
+@needs_mnist
+def test_discriminator_steps_update_d_that_often(tmp_path):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model="supervised", discriminator_steps=3,
+                                  label_to_discriminator=True))
+    trainer.train_step(trainer.batch(0))
+    steps = {name: max(int(s["step"]) for s in o.state.values()) for name, o in trainer.optimizers.items()}
+    assert steps == dict(optim_P=1, optim_Q_enc=1, optim_D=3, optim_Q_gen=1)
+    assert [phase.name for phase in trainer.phases] == ["reconstruction", *["discriminator"] * 3, "generator"]
+
+
 @pytest.mark.parametrize("script, flags, message", [
     ("train", ["--label-to-discriminator"], "--label-to-discriminator applies to --model supervised only"),
     ("train", ["--model", "semi"], "invalid choice: 'semi'"),

@@ -34,10 +34,11 @@ class VanillaAAE(AAE):
                 "optim_Q_gen": (self.encoder, "lr_reg"), "optim_D": (self.discriminator, "lr_reg")}
 
     def phases(self):
+        discriminator = Phase("discriminator", "d_loss", self.discriminate, ("optim_D",),
+                              trains=("discriminator",), uses=("encoder",), eval=("encoder",))
         return [Phase("reconstruction", "recon_loss", self.reconstruct, ("optim_P", "optim_Q_enc"),
                       trains=("encoder", "decoder")),
-                Phase("discriminator", "d_loss", self.discriminate, ("optim_D",),
-                      trains=("discriminator",), uses=("encoder",), eval=("encoder",)),
+                *[discriminator] * self.config.discriminator_steps,  # D updates per encoder update
                 Phase("generator", "g_loss", self.regularize, ("optim_Q_gen",),
                       trains=("encoder",), uses=("discriminator",))]
 
