@@ -27,8 +27,8 @@ MODEL_CONFIG_NAME = "model_config.json"
 class Phase:
     """One update of a training step.
 
-    `compute(nets, batch)` returns the metrics to log, a dict of scalar tensors; the one named `loss` is minimised
-    by stepping `optimizers` (each unscaled once under fp16, all skipped if any gradient overflowed). `nets` holds
+    `compute(nets, batch)` returns the metrics to log, a dict of scalar tensors; the metric that `loss` names is
+    minimised by stepping `optimizers` (each unscaled once under fp16, all skipped if any gradient overflowed). `nets` holds
     the phase's networks by name: those in `trains` are called through their DDP wrapper (in train mode), those
     in `uses` as plain modules with their weights frozen (gradients still flow through them, none into them),
     in eval mode if also in `eval`.
