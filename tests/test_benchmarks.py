@@ -32,6 +32,16 @@ def test_throughput_writes_a_record_per_configuration(tmp_path):
 
 
 @needs_mnist
+def test_throughput_times_any_variant(tmp_path):
+    out = tmp_path / "bench.json"
+    result = run_script("benchmarks/throughput.py", "--model", "supervised", "--batch-sizes", "8", "--steps", "2",
+                        "--rounds", "1", "--warmup", "1", "--hidden", "16", "--disc-hidden", "8", "--data-root",
+                        DATA_ROOT, "--json", out)
+    (record,) = json.loads(out.read_text())
+    assert record["model"] == "supervised" and record["step_samples_per_s"] > 0 and "model supervised" in result.stdout
+
+
+@needs_mnist
 def test_levers_table(tmp_path):
     result = run_script("benchmarks/levers.py", "--batch-size", "8", "--rounds", "1", "--steps", "2", "--warmup",
                         "1", "--data-root", DATA_ROOT)

@@ -18,8 +18,9 @@ from aae_dist.networks import decoder, encoder
 from conftest import ACCELERATE, DATA_ROOT, DDP_CPU, REPO, TINY, needs_mnist, run_script, tiny_config
 
 GOLDEN = REPO / "tests" / "golden"
-# The golden runs were recorded with 2 threads (this machine's cores): other thread counts can round differently.
-THREADS = {"OMP_NUM_THREADS": "2"}
+# The golden runs were recorded with torch's default threads: 2 (this machine's cores) in one process, and 1 per
+# process under `accelerate launch --multi_gpu` (which sets OMP_NUM_THREADS=1). Other thread counts round differently.
+THREADS, DDP_THREADS = {"OMP_NUM_THREADS": "2"}, {"OMP_NUM_THREADS": "1"}
 LEGACY_RUN = REPO / "tests" / "fixtures" / "legacy_run"  # written by version 0.1 (a41e871): 10 steps, hidden 8
 
 
@@ -66,7 +67,7 @@ def test_vanilla_computes_bitwise_what_version_0_1_computed(tmp_path):
 def test_vanilla_ddp_computes_bitwise_what_version_0_1_computed(tmp_path):
     run_script("launch/train.py", "--cpu", "--seed", "0", "--steps", "300", "--log-every", "50", "--batch-size", "50",
                "--data-root", DATA_ROOT, "--no-download", "--output-dir", tmp_path, launcher=DDP_CPU,
-               env={"ACCELERATE_USE_CPU": "1", **THREADS})
+               env={"ACCELERATE_USE_CPU": "1", **DDP_THREADS})
     assert_matches_golden(tmp_path, "vanilla_ddp.json")
 
 
