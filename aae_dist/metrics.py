@@ -99,7 +99,7 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
     results = {"dataset": dataset, "model": aae.config.model, "num_samples": num_samples, "seed": seed}
 
     # reconstruction of the test set, as in training (BCE per pixel) and per image (nats)
-    reconstruct = lambda x, y: aae.decoder(aae.decoder_input(aae.encoder(x), y if aae.conditional else None))
+    reconstruct = lambda x, y: aae.decoder(aae.decoder_input(aae.encoder(x), y))  # y: what a conditional decoder reads
     bce = torch.cat([reconstruction_loss(reconstruct(x, y), x).reshape(1) * len(x)
                      for x, y in zip(test_x.split(batch_size), test_y.split(batch_size))]).sum() / len(test_x)
     results.update(recon_bce_per_pixel=bce.item(), recon_nats_per_image=bce.item() * test_x[0].numel())

@@ -50,7 +50,7 @@ def parse_args():
     return args
 
 
-def codes(aae, args, generator):
+def codes(aae, args, label, generator):
     """(z, labels or None, images per grid row) of a lattice, manifold or style grid."""
     if args.style_grid:
         if not aae.conditional:
@@ -61,8 +61,7 @@ def codes(aae, args, generator):
         raise AAEError(f"--manifold needs a 2-D latent; this run's has {aae.prior.dim} dimensions "
                        "(use --lattice or plain samples)")
     z = manifold_codes(aae.prior, args.manifold, generator) if args.manifold else latent_lattice(aae.prior.dim)
-    labels = None if args.label == "all" else int(args.label)
-    return z, aae.labels_for(len(z), labels), args.manifold or 10
+    return z, aae.labels_for(len(z), label), args.manifold or 10
 
 
 def main():
@@ -73,7 +72,7 @@ def main():
     label = None if args.label == "all" else int(args.label)
     nrow = math.ceil(args.num_samples ** 0.5)
     if args.lattice or args.manifold or args.style_grid:
-        z, labels, nrow = codes(aae, args, generator)
+        z, labels, nrow = codes(aae, args, label, generator)
         images, z = aae.decode(z.to(device), labels).cpu(), z.cpu()
         labels = None if labels is None else labels.cpu()
     else:

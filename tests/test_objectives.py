@@ -155,6 +155,23 @@ def test_discriminator_steps_update_d_that_often(tmp_path):
     assert [phase.name for phase in trainer.phases] == ["reconstruction", *["discriminator"] * 3, "generator"]
 
 
+@needs_mnist
+def test_evaluate_reports_label_consistency_and_tstr(tmp_path, monkeypatch):
+    from aae_dist.classifier import save_classifier, train_classifier
+
+    monkeypatch.setenv("AAE_CACHE_DIR", str(tmp_path / "cache"))  # for this process and evaluate.py's
+    save_classifier(train_classifier("mnist", DATA_ROOT, epochs=0.2), "mnist")  # a quick one for the test
+    run_script("launch/train.py", *TINY, "--model", "supervised", "--steps", "20", "--log-every", "10",
+               "--output-dir", tmp_path / "run")
+    result = run_script("launch/evaluate.py", "--checkpoint", tmp_path / "run", "--data-root", DATA_ROOT,
+                        "--num-samples", "500", "--tstr-samples", "500", "--json", tmp_path / "eval.json")
+    r = json.loads((tmp_path / "eval.json").read_text())
+    assert "label consistency" in result.stdout and r["model"] == "supervised" and r["tstr_samples"] == 500
+    assert 0 <= r["label_consistency"] <= 1 and 0 <= r["tstr_accuracy"] <= 1
+    assert len(r["label_consistency_per_class"]) == 10
+    assert r["trtr_accuracy"] == r["classifier_test_accuracy"] > 0.8
+
+
 @pytest.mark.parametrize("script, flags, message", [
     ("train", ["--label-to-discriminator"], "--label-to-discriminator applies to --model supervised only"),
     ("train", ["--model", "semi"], "invalid choice: 'semi'"),
