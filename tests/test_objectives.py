@@ -15,7 +15,7 @@ from aae_dist import AAE, OBJECTIVES, ModelConfig, Phase, Trainer, VanillaAAE
 from aae_dist.losses import reconstruction_loss
 from aae_dist.networks import decoder, encoder
 
-from conftest import ACCELERATE, DATA_ROOT, DDP_CPU, REPO, TINY, needs_mnist, run_script, tiny_config
+from conftest import DATA_ROOT, DDP_CPU, REPO, TINY, needs_mnist, run_script, tiny_config
 
 GOLDEN = REPO / "tests" / "golden"
 # The golden runs were recorded with torch's default threads: 2 (this machine's cores) in one process, and 1 per
