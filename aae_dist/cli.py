@@ -7,6 +7,7 @@ import sys
 import torch
 
 from . import checkpoints
+from .data import FILE_DATASETS
 from .errors import AAEError, TrainingStopped
 from .models import AAE
 
@@ -50,7 +51,7 @@ def add_run_arguments(parser, data_root=False):
 
 def read_run(path, data_root=None):
     """(the configuration of a run directory or of one of its checkpoints, the data root to use: the flag, else
-    $AAE_DATA_ROOT, else the run's)."""
+    $AAE_DATA_ROOT (for torchvision's datasets), else the run's)."""
     if checkpoints.is_checkpoint(path):
         config = checkpoints.read_state(path)["config"]
     else:
@@ -64,6 +65,8 @@ def read_run(path, data_root=None):
         except ValueError as error:
             raise AAEError(f"{config_path} is not valid JSON ({error}); repair it from the run's "
                            f"{checkpoints.CHECKPOINTS_DIR}/step_N/trainer_state.json") from error
+    if config.get("dataset") in FILE_DATASETS:  # the run's own folder or file: $AAE_DATA_ROOT is not about it
+        return config, data_root or config["data_root"]
     return config, data_root or os.environ.get("AAE_DATA_ROOT") or config["data_root"]
 
 

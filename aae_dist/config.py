@@ -10,12 +10,13 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from .data import DATASETS
 from .errors import ConfigError
 from .models import ModelConfig
+from .networks import ARCHS
 from .objectives import OBJECTIVES
 from .priors import PRIORS, TWO_D_PRIORS
 
-DATASETS = ("mnist", "fashion-mnist")
 # Recipes: values that replace the dataclass defaults. "paper" is the likelihood model of Makhzani et al. 2015
 # (appendix A.1): 784-1000-1000-z encoder, its mirror as decoder, a 1000-1000 discriminator, N(0, 5^2 I) prior,
 # batch 100, no dropout, a squared-error reconstruction. z = 5: of the 5 and the 8 we measured (the README's table
@@ -43,14 +44,29 @@ class TrainConfig:
         help="recipe whose values replace the defaults (flags given still win): seed = the lecture's, paper = the "
              "AAE paper's likelihood model (z 5, D 1000-1000, prior std 5, no dropout, mse)", choices=tuple(PRESETS)))
     # data
-    data_root: str = field(default_factory=_default_data_root,
-                           metadata=dict(help="dataset folder in torchvision's layout; $AAE_DATA_ROOT sets the default"))
-    dataset: str = field(default="mnist", metadata=dict(help="training set", choices=DATASETS))
+    data_root: str = field(default_factory=_default_data_root, metadata=dict(
+        help="where the data is: the folder of torchvision's datasets, the image folder (--dataset imagefolder) or "
+             "the .npz/.pt file; $AAE_DATA_ROOT sets the default"))
+    dataset: str = field(default="mnist", metadata=dict(
+        help="training set: torchvision's (downloaded when missing), imagefolder (class subfolders become labels), "
+             "or npz/pt (an `images` array, optional `labels`)", choices=DATASETS))
     no_download: bool = field(default=False, metadata=dict(help="fail instead of downloading missing data"))
+    image_size: int | None = field(default=None, metadata=dict(
+        help="resize (shorter side) and centre-crop every image to N x N once, at load", type=int))
+    data_on_device: str = field(default="auto", metadata=dict(
+        help="keep the training set on the training device (yes), or stream it through DataLoader workers (no); "
+             "auto = on the device where it takes at most a quarter of the free GPU memory (always on a CPU)",
+        choices=("auto", "yes", "no")))
+    workers: int = field(default=2, metadata=dict(help="DataLoader workers per process when the data streams"))
     # schedule
     steps: int = field(default=5000, metadata=dict(help="training steps (each runs every phase of the model once)"))
     batch_size: int = field(default=100, metadata=dict(help="batch per process; the global batch is this x processes"))
     # model
+    arch: str = field(default="mlp", metadata=dict(
+        help="encoder and decoder: mlp (the lecture's, any image size) or conv (DCGAN-style, square images of "
+             "16, 28, 32, 64, ... pixels)", choices=ARCHS))
+    conv_width: int = field(default=64, metadata=dict(
+        help="--arch conv: channels of the first convolution (doubled at every halving of the image)"))
     z_dim: int = field(default=2, metadata=dict(help="latent dimension"))
     hidden: int = field(default=1000, metadata=dict(help="units in each of the two hidden layers of Q and P"))
     disc_hidden: int = field(default=500, metadata=dict(help="units in each of the two hidden layers of D"))
@@ -107,13 +123,17 @@ class TrainConfig:
         self.validate()
 
     def validate(self):
-        for name in ("steps", "batch_size", "z_dim", "hidden", "disc_hidden", "discriminator_steps", "log_every",
+        for name in ("steps", "batch_size", "z_dim", "hidden", "disc_hidden", "discriminator_steps", "conv_width", "log_every",
                      "sample_every", "checkpoint_every", "ddp_timeout"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{flag(name)} must be a positive integer, got {value!r}")
-        if not isinstance(self.keep_checkpoints, int) or self.keep_checkpoints < 0:
-            raise ConfigError(f"--keep-checkpoints must be a non-negative integer, got {self.keep_checkpoints!r}")
+        for name in ("keep_checkpoints", "workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ConfigError(f"{flag(name)} must be a non-negative integer, got {value!r}")
+        if self.image_size is not None and not (isinstance(self.image_size, int) and self.image_size > 0):
+            raise ConfigError(f"--image-size must be a positive integer, got {self.image_size!r}")
         if not self.code_noise >= 0:
             raise ConfigError(f"--code-noise must be >= 0, got {self.code_noise!r}")
         for name in ("lr_recon", "lr_reg", "prior_std"):
@@ -144,7 +164,7 @@ class TrainConfig:
 
     def model_config(self, image_shape, num_classes):
         """The networks and prior this configuration trains on images of `image_shape` in `num_classes` classes."""
-        return ModelConfig(model=self.model, z_dim=self.z_dim, hidden=self.hidden, disc_hidden=self.disc_hidden,
+        return ModelConfig(model=self.model, arch=self.arch, conv_width=self.conv_width, z_dim=self.z_dim, hidden=self.hidden, disc_hidden=self.disc_hidden,
                            dropout=self.dropout, disc_dropout=self.disc_dropout, image_shape=tuple(image_shape),
                            num_classes=num_classes, recon_loss=self.recon_loss,
                            label_to_discriminator=self.label_to_discriminator, code_noise=self.code_noise,
@@ -162,9 +182,9 @@ class TrainConfig:
 
 
 # What a checkpoint's weights and data order depend on: a resumed run may not change these.
-RESUME_FIXED = ("model", "dataset", "seed", "label_to_discriminator", "z_dim", "hidden", "disc_hidden", "prior",
-                "prior_std", "mixture_components", "mixture_radius", "mixture_radial_std", "mixture_tangential_std",
-                "swiss_roll_radius", "swiss_roll_turns")
+RESUME_FIXED = ("model", "dataset", "image_size", "arch", "conv_width", "seed", "label_to_discriminator", "z_dim",
+                "hidden", "disc_hidden", "prior", "prior_std", "mixture_components", "mixture_radius",
+                "mixture_radial_std", "mixture_tangential_std", "swiss_roll_radius", "swiss_roll_turns")
 
 
 def flag(name):
@@ -191,7 +211,7 @@ def train_parser():
             continue
         if default is not None:
             help_text += f" (default: {default})"
-        kind = {int: int, float: float}.get(type(default), str)
+        kind = f.metadata.get("type") or {int: int, float: float}.get(type(default), str)
         choices = f.metadata.get("choices")
         parser.add_argument(flag(f.name), type=kind, help=help_text, choices=choices,
                             metavar=None if choices else f.name.upper())

@@ -1,17 +1,19 @@
-"""How good a trained AAE is: reconstruction, Parzen-window likelihood, posterior-vs-prior match, the
-discriminator's view, and sample quality through a digit classifier; for class-conditional models, whether the
-samples are of the class asked for, and whether they teach a classifier (train on synthetic, test on real)."""
+"""How good a trained AAE is: reconstruction, Parzen-window likelihood (28x28 grayscale data), posterior-vs-prior
+match, the discriminator's view, and sample quality in the feature space of the dataset's classifier (Frechet
+distance, precision and recall); for class-conditional models, whether the samples are of the class asked for,
+and whether they teach a classifier (train on synthetic, test on real)."""
 
 import math
 
 import torch
 from .classifier import fit_classifier, load_classifier
-from .data import load_dataset, to_model_input
+from .data import load_dataset, load_reference_set, to_model_input
 from .losses import reconstruction_loss
 from .sampling import generate
 
 PARZEN_SIGMAS = torch.logspace(-1, 0, 10).tolist()  # the grid of Goodfellow et al. 2014
 PARZEN_VALIDATION = slice(50000, 51000)  # training images that choose sigma, as in their code
+PRECISION_RECALL_K = 3  # Kynkaanniemi et al. 2019
 
 
 def parzen_log_likelihood(x, samples, sigmas, batch_size=250):
@@ -49,6 +51,21 @@ def frechet_distance(a, b):
     # tr (S_a S_b)^(1/2) = sum of the square roots of the eigenvalues of the symmetric S_a^(1/2) S_b S_a^(1/2)
     cross = torch.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a).clamp(min=0).sqrt().sum()
     return ((a.mean(0) - b.mean(0)).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross).item()
+
+
+def precision_recall(real, fake, k=PRECISION_RECALL_K, batch_size=1000):
+    """Improved precision and recall (Kynkaanniemi et al. 2019): each set's manifold is the union of balls around
+    its points reaching their k-th nearest neighbour in the set; precision is the share of fake points inside the
+    real manifold, recall the share of real points inside the fake one."""
+    def radii(points):  # distance to the k-th nearest other point (the 0th is the point itself)
+        return torch.cat([torch.cdist(b, points).kthvalue(k + 1, dim=1).values for b in points.split(batch_size)])
+
+    def covered(points, centres, centre_radii):
+        return torch.cat([(torch.cdist(b, centres) <= centre_radii).any(1) for b in points.split(batch_size)])
+
+    real, fake = real.float(), fake.float()
+    return (covered(fake, real, radii(real)).float().mean().item(),
+            covered(real, fake, radii(fake)).float().mean().item())
 
 
 def mmd(a, b):
@@ -89,29 +106,34 @@ def train_on_synthetic(aae, test_images, test_labels, n, seed, batch_size=1000):
 
 @torch.no_grad()
 def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=2000, batch_size=1000,
-             tstr_samples=60000):
-    """Every metric of launch/evaluate.py for a trained AAE (in eval mode), as a flat JSON-able dict."""
+             tstr_samples=60000, image_size=None):
+    """Every metric of launch/evaluate.py for a trained AAE (in eval mode), as a flat JSON-able dict. Real images
+    are the test split where the dataset has one, else the training set (`reference_split`); Parzen is for
+    MNIST-like 28x28 grayscale data, the classifier's metrics for labelled data."""
     device = aae.device
     generator = torch.Generator(device).manual_seed(seed)
-    train_images, _ = load_dataset(dataset, data_root, train=True, download=False)
-    test_images, test_labels = load_dataset(dataset, data_root, train=False, download=False)
-    test_x, test_y = to_model_input(test_images).to(device), test_labels.to(device)
-    results = {"dataset": dataset, "model": aae.config.model, "num_samples": num_samples, "seed": seed}
+    real_images, real_labels, split = load_reference_set(dataset, data_root, image_size)
+    real_x = to_model_input(real_images).to(device)
+    real_y = None if real_labels is None else real_labels.to(device)
+    results = {"dataset": dataset, "model": aae.config.model, "num_samples": num_samples, "seed": seed,
+               "reference_split": split}
+    batches = lambda *tensors: zip(*[t.split(batch_size) if t is not None else [None] * len(real_x.split(batch_size))
+                                     for t in tensors])
 
-    # reconstruction of the test set, as in training (BCE per pixel) and per image (nats)
+    # reconstruction of the real images, as in training (BCE per pixel) and per image (nats)
     reconstruct = lambda x, y: aae.decoder(aae.decoder_input(aae.encoder(x), y))  # y: what a conditional decoder reads
-    bce = torch.cat([reconstruction_loss(reconstruct(x, y), x).reshape(1) * len(x)
-                     for x, y in zip(test_x.split(batch_size), test_y.split(batch_size))]).sum() / len(test_x)
-    results.update(recon_bce_per_pixel=bce.item(), recon_nats_per_image=bce.item() * test_x[0].numel())
+    bce = sum(reconstruction_loss(reconstruct(x, y), x) * len(x) for x, y in batches(real_x, real_y)) / len(real_x)
+    results.update(recon_bce_per_pixel=bce.item(), recon_nats_per_image=bce.item() * real_x[0].numel())
 
-    # Parzen-window log-likelihood of the test set under generated samples
     samples, _, sample_requested = generate(aae, num_samples, batch_size, generator)
     samples = samples.to(device)
-    validation = to_model_input(train_images[PARZEN_VALIDATION]).to(device)
-    results.update(parzen_evaluation(samples.flatten(1), validation, test_x))
+    if aae.config.image_shape == (1, 28, 28) and split == "test":  # Parzen-window log-likelihood of the test set
+        train_images, _ = load_dataset(dataset, data_root, train=True, download=False)
+        validation = to_model_input(train_images[PARZEN_VALIDATION]).to(device)
+        results.update(parzen_evaluation(samples.flatten(1), validation, real_x))
 
-    # aggregated posterior q(z) of the test set against the prior
-    codes = torch.cat([aae.encoder(x) for x in test_x.split(batch_size)]).float()
+    # aggregated posterior q(z) of the real images against the prior
+    codes = torch.cat([aae.encoder(x) for x in real_x.split(batch_size)]).float()
     prior_z = aae.prior.sample(len(codes), generator).float()
     mmd2, bandwidth = mmd(codes[:mmd_samples], prior_z[:mmd_samples])
     # torch.cov of a (1, n) input is 0-d: keep every covariance a z_dim x z_dim matrix
@@ -124,24 +146,29 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
                    mmd2=mmd2, mmd_kernel=f"gaussian exp(-|x-y|^2/(2h^2)), h = median pairwise distance = "
                                          f"{bandwidth:.4f}, {min(mmd_samples, len(codes))} samples each")
 
-    # the discriminator's mean probability of "prior sample" (codes paired with the test labels, as in training)
+    # the discriminator's mean probability of "prior sample" (codes paired with the real labels, as in training)
     d_prob = lambda z: torch.cat([torch.sigmoid(aae.discriminator(aae.discriminator_input(b, y)).float())
-                                  for b, y in zip(z.split(batch_size), test_y.split(batch_size))]).mean()
+                                  for b, y in batches(z, real_y)]).mean()
     results.update(d_prior=d_prob(prior_z).item(), d_encoded_test=d_prob(codes).item())
 
-    # sample quality through the digit classifier
-    classifier = load_classifier(dataset, data_root, device=device)
+    # sample quality in the feature space of the dataset's classifier (labelled data only)
+    classifier = load_classifier(dataset, data_root, image_size, device=device)
+    if classifier is None:
+        return results
+    classes = classifier.head.out_features
     sample_features, sample_labels = classifier.embed(samples)
-    test_features, test_predictions = classifier.embed(test_x)
-    results.update(classifier_test_accuracy=(test_predictions.cpu() == test_labels).float().mean().item(),
-                   frechet_distance=frechet_distance(sample_features, test_features),
-                   label_entropy=label_entropy(sample_labels), label_entropy_max=math.log(10),
-                   label_histogram=torch.bincount(sample_labels, minlength=10).tolist())
+    real_features, real_predictions = classifier.embed(real_x)
+    precision, recall = precision_recall(real_features[:num_samples], sample_features)
+    results.update(classifier_test_accuracy=(real_predictions.cpu() == real_labels).float().mean().item(),
+                   frechet_distance=frechet_distance(sample_features, real_features),
+                   precision=precision, recall=recall, precision_recall_k=PRECISION_RECALL_K,
+                   label_entropy=label_entropy(sample_labels, classes), label_entropy_max=math.log(classes),
+                   label_histogram=torch.bincount(sample_labels, minlength=classes).tolist())
 
     if aae.conditional:  # are the samples of the class asked for, and do they teach a classifier?
-        consistency, per_class = class_accuracy(sample_labels, sample_requested)
+        consistency, per_class = class_accuracy(sample_labels, sample_requested, classes)
         results.update(label_consistency=consistency, label_consistency_per_class=per_class,
                        tstr_samples=tstr_samples,
-                       tstr_accuracy=train_on_synthetic(aae, test_x, test_labels, tstr_samples, seed),
+                       tstr_accuracy=train_on_synthetic(aae, real_x, real_labels, tstr_samples, seed),
                        trtr_accuracy=results["classifier_test_accuracy"])
     return results

@@ -48,6 +48,8 @@ class ModelConfig:
     """Everything needed to rebuild a trained model (model_config.json)."""
 
     model: str = "vanilla"
+    arch: str = "mlp"
+    conv_width: int = 64
     z_dim: int = 2
     hidden: int = 1000
     disc_hidden: int = 500
@@ -104,6 +106,9 @@ class AAE(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
+        if self.conditional and config.num_classes < 1:
+            raise AAEError(f"--model {config.model} needs labelled data, and this data has no labels: use class "
+                           "subfolders (--dataset imagefolder) or a `labels` array (npz/pt), or --model vanilla")
         self.config = config
         self.prior = build_prior({**config.prior, "dim": config.z_dim})
         for name, network in self.build_networks().items():  # built in order: the seed fixes their weights

@@ -1,15 +1,27 @@
-"""The building blocks of every AAE variant: fully connected stacks for encoders, decoders and discriminators.
+"""The building blocks of every AAE variant: encoders, decoders and discriminators.
 
-Each is a stack of Linear layers with dropout then ReLU after every hidden layer (the lecture's order) and a linear
-output. The encoder flattens images (n, c, h, w) itself and the decoder returns image-shaped logits, so that only
-the data decides the image shape. Decoders and discriminators return logits: the losses use the numerically safe
-BCE-with-logits, and images are sigmoid(decoder(z)).
+Two architectures for the encoder and decoder (`--arch`):
+- mlp: the lecture's stacks of Linear layers with dropout then ReLU after every hidden layer and a linear output,
+  for any image size (flattened).
+- conv: DCGAN-style (Radford et al. 2015): strided 4x4 convolutions halve the image down to 4-7 pixels, doubling
+  the channels from `conv_width`, then a linear layer to the code; the decoder mirrors it with transposed
+  convolutions. No batch normalisation, so that a batch's result does not depend on its other images (DDP over
+  N processes computes what one process computes on the global batch).
+The discriminator reads codes, not images: it is an MLP for every architecture.
+
+The encoder takes images (n, c, h, w) and the decoder returns image-shaped logits, so that only the data decides
+the image shape. Decoders and discriminators return logits: the losses use the numerically safe BCE-with-logits,
+and images are sigmoid(decoder(z)).
 """
 
 import math
 
 import torch
 from torch import nn
+
+from .errors import ConfigError
+
+ARCHS = ("mlp", "conv")
 
 
 class Dropout(nn.Dropout):
@@ -40,16 +52,53 @@ class MLP(nn.Sequential):
         return super().forward(x.flatten(1)).unflatten(1, self.out_shape)
 
 
-def encoder(image_shape, hidden, z_dim, dropout):
-    """image (c, h, w) -> latent code. The latent layer has no dropout or activation."""
-    return MLP([math.prod(image_shape), hidden, hidden, z_dim], dropout)
+def conv_halvings(image_shape):
+    """How many stride-2 layers take a square image down to 4-7 pixels; a one-line error for other shapes."""
+    _, h, w = image_shape
+    side, halvings = h, 0
+    while side > 7 and side % 2 == 0:
+        side, halvings = side // 2, halvings + 1
+    if h != w or side > 7 or halvings == 0:
+        raise ConfigError(f"--arch conv takes square images whose side halves evenly down to 4-7 pixels (16, 28, "
+                          f"32, 64, 128, ...); these are {h}x{w}: pass --image-size 32 (or 64), or use --arch mlp")
+    return halvings, side
 
 
-def decoder(z_dim, hidden, image_shape, dropout):
-    """latent code (and whatever else the variant feeds it) -> image logits (c, h, w)."""
-    return MLP([z_dim, hidden, hidden, math.prod(image_shape)], dropout, out_shape=image_shape)
+def conv_encoder(image_shape, width, z_dim, dropout):
+    halvings, side = conv_halvings(image_shape)
+    channels = [image_shape[0]] + [width * 2**i for i in range(halvings)]
+    layers = []
+    for c_in, c_out in zip(channels, channels[1:]):
+        layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), Dropout(dropout), nn.LeakyReLU(0.2, inplace=True)]
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels[-1] * side * side, z_dim))
 
 
-def discriminator(z_dim, hidden, dropout):
+def conv_decoder(in_size, width, image_shape, dropout):
+    halvings, side = conv_halvings(image_shape)
+    channels = [width * 2**i for i in reversed(range(halvings))] + [image_shape[0]]
+    layers = [nn.Linear(in_size, channels[0] * side * side), nn.Unflatten(1, (channels[0], side, side)),
+              Dropout(dropout), nn.ReLU(inplace=True)]
+    for c_in, c_out in zip(channels, channels[1:]):
+        layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), Dropout(dropout), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers[:-2])  # the last layer's output is the logits: no dropout or activation
+
+
+def encoder(config):
+    """image (c, h, w) -> latent code (z_dim). The latent layer has no dropout or activation."""
+    c = config
+    if c.arch == "conv":
+        return conv_encoder(c.image_shape, c.conv_width, c.z_dim, c.dropout)
+    return MLP([math.prod(c.image_shape), c.hidden, c.hidden, c.z_dim], c.dropout)
+
+
+def decoder(config, in_size):
+    """latent code (and whatever else the variant feeds it: in_size values in all) -> image logits (c, h, w)."""
+    c = config
+    if c.arch == "conv":
+        return conv_decoder(in_size, c.conv_width, c.image_shape, c.dropout)
+    return MLP([in_size, c.hidden, c.hidden, math.prod(c.image_shape)], c.dropout, out_shape=c.image_shape)
+
+
+def discriminator(in_size, hidden, dropout):
     """latent code -> one logit, high for prior samples, low for codes of real images."""
-    return MLP([z_dim, hidden, hidden, 1], dropout)
+    return MLP([in_size, hidden, hidden, 1], dropout)

@@ -9,7 +9,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from .data import load_dataset, to_model_input  # noqa: E402
+from .data import load_reference_set, to_model_input  # noqa: E402
 from .models import AAE  # noqa: E402
 from .sampling import manifold_codes, save_grid, style_grid_codes  # noqa: E402
 from .tracking import METRICS_NAME, parse  # noqa: E402
@@ -34,20 +34,26 @@ def plot_losses(run_dir, path):
     plt.close(fig)
 
 
-def plot_latent_scatter(codes, labels, prior_samples, path):
-    """Codes of the test set coloured by digit, over prior samples in grey (first two latent dimensions)."""
+def plot_latent_scatter(codes, labels, prior_samples, path, split="test"):
+    """Codes of real images coloured by class (where there are labels), over prior samples in grey (first two
+    latent dimensions)."""
     fig, ax = plt.subplots(figsize=(7, 7))
     ax.scatter(*prior_samples[:, :2].T, s=2, c="lightgrey", label="prior samples")
-    points = ax.scatter(*codes[:, :2].T, s=2, c=labels, cmap="tab10", vmin=-0.5, vmax=9.5)
-    fig.colorbar(points, ax=ax, ticks=range(10), label="digit")
-    ax.set(title="encoded test set q(z) against the prior p(z)", xlabel="z[0]", ylabel="z[1]", aspect="equal")
+    if labels is None:
+        ax.scatter(*codes[:, :2].T, s=2, c="tab:blue", label=f"{split} images")
+    else:
+        classes = int(labels.max()) + 1
+        points = ax.scatter(*codes[:, :2].T, s=2, c=labels, cmap="tab10" if classes <= 10 else "tab20",
+                            vmin=-0.5, vmax=classes - 0.5)
+        fig.colorbar(points, ax=ax, ticks=range(classes), label="class")
+    ax.set(title=f"encoded {split} set q(z) against the prior p(z)", xlabel="z[0]", ylabel="z[1]", aspect="equal")
     ax.legend(loc="upper right", markerscale=4)
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 @torch.no_grad()
-def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, seed=0):
+def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, seed=0, image_size=None):
     """Write losses.png, latent_scatter.png and style_grid.png (class-conditional models) or manifold.png (2-D
     latents) into run_dir; returns their paths."""
     aae = AAE.from_pretrained(run_dir, device=device)
@@ -55,10 +61,11 @@ def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, s
     paths = {"losses": os.path.join(run_dir, "losses.png")}
     plot_losses(run_dir, paths["losses"])
 
-    images, labels = load_dataset(dataset, data_root, train=False, download=False)
+    images, labels, split = load_reference_set(dataset, data_root, image_size)
+    images, labels = images[:10000], None if labels is None else labels[:10000]
     codes = torch.cat([aae.encoder(x) for x in to_model_input(images).to(device).split(1000)]).float().cpu()
     paths["latent_scatter"] = os.path.join(run_dir, "latent_scatter.png")
-    plot_latent_scatter(codes, labels, aae.prior.sample(len(codes), generator).cpu(), paths["latent_scatter"])
+    plot_latent_scatter(codes, labels, aae.prior.sample(len(codes), generator).cpu(), paths["latent_scatter"], split)
 
     if aae.conditional:
         paths["style_grid"] = os.path.join(run_dir, "style_grid.png")

@@ -4,6 +4,7 @@ generation in batches."""
 import os
 
 import torch
+from torchvision.io import write_png
 from torchvision.utils import make_grid, save_image
 
 from .files import atomic_path
@@ -26,12 +27,22 @@ def latent_lattice(z_dim=2):
 
 
 def save_grid(images, path, nrow=10):
-    """Save images (n, 1, 28, 28) in [0, 1] as one grid PNG (written to a temporary name, then renamed)."""
+    """Save images (n, c, h, w) in [0, 1] (c: 1 or 3) as one grid PNG (written to a temporary name, then renamed)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     grid = make_grid(images.float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
     with atomic_path(path) as tmp:
         save_image(grid, tmp)
     return grid
+
+
+def save_pngs(images, folder, labels=None):
+    """One PNG per image (n, c, h, w) in [0, 1]: folder/000000.png, ..., or folder/<label>/000000.png (the
+    ImageFolder layout, so that the samples can train a model again)."""
+    pixels = images.mul(255).round().to(torch.uint8).cpu()
+    for index, image in enumerate(pixels):
+        subfolder = os.path.join(folder, str(int(labels[index]))) if labels is not None else folder
+        os.makedirs(subfolder, exist_ok=True)
+        write_png(image, os.path.join(subfolder, f"{index:06d}.png"))
 
 
 def manifold_codes(prior, k, generator=None, reference_samples=100_000):

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from . import checkpoints, run_directory
 from .config import TrainConfig
 from .cuda_graph import CUDAGraphed, uses_cuda_graph
-from .data import ShardedBatches, load_training_set
+from .data import load_training_set, make_batches
 from .devices import make_accelerator
 from .errors import AAEError, ConfigError, TrainingStopped, one_line
 from .files import write_json
@@ -63,7 +63,8 @@ class Trainer:
         self.output_dir = self._output_dir()
         # One process per machine downloads (the data root is each machine's own), the others then read.
         with accelerator.local_main_process_first():
-            data = load_training_set(config.dataset, config.data_root, download=not config.no_download)
+            data = load_training_set(config.dataset, config.data_root, download=not config.no_download,
+                                     image_size=config.image_size)
 
         # Same seed on every rank: identical initial weights. Then one seed per rank: independent dropout.
         set_seed(config.seed)
@@ -91,9 +92,8 @@ class Trainer:
 
         resume_from = self._checkpoint_to_resume() if config.resume else None
         device = accelerator.device
-        self.batches = ShardedBatches(data.images.to(device), config.batch_size, accelerator.process_index,
-                                      accelerator.num_processes, config.seed,
-                                      labels=None if data.labels is None else data.labels.to(device))
+        self.batches = make_batches(data, config.batch_size, accelerator.process_index, accelerator.num_processes,
+                                    config.seed, device, config.data_on_device, config.workers, config.steps)
         self.phases = self.model.phases()
         self.skipped = {phase.name: 0 for phase in self.phases}  # fp16: updates skipped in a row
         self.priors = self.model.priors()
@@ -257,7 +257,8 @@ class Trainer:
         progress.close()
         if accelerator.is_main_process:
             self.model.save_pretrained(self.output_dir)
-            pictures = make_pictures(self.output_dir, config.dataset, config.data_root, device=accelerator.device)
+            pictures = make_pictures(self.output_dir, config.dataset, config.data_root, device=accelerator.device,
+                                     image_size=config.image_size)
             for name, path in pictures.items():
                 self.tracker.log_image(f"pictures/{name}", path, self.step)
         accelerator.wait_for_everyone()

@@ -36,6 +36,7 @@ from torch import nn
 from aae_dist import OBJECTIVES, Trainer
 from aae_dist.config import load_train_config
 from aae_dist.cuda_graph import CUDAGraphed
+from aae_dist.data import StreamedBatches
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seed_baseline import SeedLoop  # noqa: E402
@@ -61,6 +62,13 @@ def parse_args(argv=None):
     parser.add_argument("--seed-baseline", action="store_true", help="also time the lecture's loop (fp32)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--data-root", default=os.environ.get("AAE_DATA_ROOT", "./data"))
+    parser.add_argument("--dataset", default="mnist", help="as train.py --dataset (npz: --data-root names the file)")
+    parser.add_argument("--image-size", type=int, default=None, help="as train.py --image-size")
+    parser.add_argument("--arch", default="mlp", choices=("mlp", "conv"), help="as train.py --arch (conv: no floor)")
+    parser.add_argument("--conv-width", type=int, default=64, help="as train.py --conv-width")
+    parser.add_argument("--data-on-device", default="auto", choices=("auto", "yes", "no"),
+                        help="as train.py: no streams the batches through DataLoader workers")
+    parser.add_argument("--workers", type=int, default=2, help="as train.py --workers")
     parser.add_argument("--cpu", action="store_true", help="benchmark the CPU even if a GPU is visible")
     parser.add_argument("--hidden", type=int, default=1000,
                         help="units of Q's and P's hidden layers (the seed loop keeps the lecture's 1000: compare at the default)")
@@ -94,13 +102,16 @@ def timed(run, device):
 
 
 def time_steps(fetch, recon, reg, full, steps, device):
-    """Per-step seconds: recon and reg timed around each phase, the full step in a loop of its own."""
+    """Per-step seconds: recon and reg timed around each phase, the full step in a loop of its own, and the batch
+    alone (gather or loader, and the prior draws) in a loop of 4 x steps (a streaming loader's prefetched batches
+    come at once: the median is its steady rate)."""
     recon_s, reg_s = [], []
     for _ in range(steps):
         batch = fetch()
         recon_s.append(timed(lambda: recon(batch), device))
         reg_s.append(timed(lambda: reg(batch), device))
-    return recon_s, reg_s, [timed(full, device) for _ in range(steps)]
+    full_s = [timed(full, device) for _ in range(steps)]
+    return recon_s, reg_s, full_s, [timed(fetch, device) for _ in range(4 * steps)]
 
 
 class Configuration:
@@ -108,11 +119,12 @@ class Configuration:
     far."""
 
     def __init__(self, impl, batch_size, precision, compile, cuda_graph, device, fetch, recon, reg, full,
-                 model="vanilla"):
+                 model="vanilla", arch="mlp", image_shape=(1, 28, 28), data_on_device="yes"):
         self.impl, self.model, self.batch_size, self.precision = impl, model, batch_size, precision
+        self.arch, self.image_shape, self.data_on_device = arch, image_shape, data_on_device
         self.compile, self.cuda_graph = compile, cuda_graph
         self.device, self.fetch, self.recon, self.reg, self.full = device, fetch, recon, reg, full
-        self.times = ([], [], [])
+        self.times = ([], [], [], [])
 
     def warm_up(self, steps):
         for _ in range(steps):
@@ -130,7 +142,9 @@ class Configuration:
 def aae_configuration(args, batch_size, precision, compile, cuda_graph):
     AcceleratorState._reset_state()  # a new Accelerator per configuration (the process group stays)
     trainer = Trainer(load_train_config(dict(
-        model=args.model, data_root=args.data_root, no_download=True, batch_size=batch_size,
+        model=args.model, data_root=args.data_root, dataset=args.dataset, image_size=args.image_size, arch=args.arch,
+        conv_width=args.conv_width, data_on_device=args.data_on_device, workers=args.workers, no_download=True,
+        batch_size=batch_size,
         mixed_precision=precision, compile=compile, cpu=args.cpu, hidden=args.hidden, disc_hidden=args.disc_hidden,
         cuda_graph="on" if cuda_graph else "off", output_dir=tempfile.mkdtemp(prefix="aae-bench-"))))
     counter = iter(range(10**9))
@@ -151,7 +165,8 @@ def aae_configuration(args, batch_size, precision, compile, cuda_graph):
     recon = graphed(lambda batch: trainer.run_phase(reconstruction, batch))
     configuration = Configuration("aae_dist", batch_size, precision, compile, cuda_graph, trainer.accelerator.device,
                                   fetch, recon, graphed(regularization), lambda: trainer.train_step(fetch()),
-                                  model=args.model)
+                                  model=args.model, arch=args.arch, image_shape=trainer.model.config.image_shape,
+                                  data_on_device="no" if isinstance(trainer.batches, StreamedBatches) else "yes")
     return configuration, trainer
 
 
@@ -235,13 +250,16 @@ def record(configuration, accelerator, limit):
     device = accelerator.device
     rec = dict(impl=c.impl, model=c.model, device=device.type, device_name=device_name(device), torch_version=torch.__version__,
                threads=torch.get_num_threads(), world_size=accelerator.num_processes, batch_size=batch_size,
-               precision=c.precision, compile=c.compile, cuda_graph=c.cuda_graph)
-    for i, phase in enumerate(("recon", "reg", "step")):
+               precision=c.precision, compile=c.compile, cuda_graph=c.cuda_graph, arch=c.arch,
+               image_shape=list(c.image_shape), data_on_device=c.data_on_device)
+    for i, phase in enumerate(("recon", "reg", "step", "batch")):
         rec[f"{phase}_samples_per_s"] = sum(rank[i]["samples_per_s"] for rank in per_rank)
         rec[f"{phase}_ms_median"] = per_rank[0][i]["ms_median"]
         rec[f"{phase}_ms_iqr"] = [per_rank[0][i]["ms_p25"], per_rank[0][i]["ms_p75"]]
         rec[f"{phase}_samples_per_s_per_rank"] = [rank[i]["samples_per_s"] for rank in per_rank]
     step_s = rec["step_ms_median"] / 1e3
+    if limit is None:  # convolutions: no floor
+        return rec
     rec.update(floor_fraction=limit["floor_s"] / step_s, achieved_flops_per_s=limit["flops"] / step_s,
                floor_samples_per_s=batch_size / limit["floor_s"], floor_ms=limit["floor_s"] * 1e3,
                matmul_flops_per_s=limit["matmul_flops_per_s"], copy_bytes_per_s=limit["copy_bytes_per_s"])
@@ -253,8 +271,9 @@ def config_key(r):
 
 
 def markdown(records):
-    head = ("| impl | batch | precision | compile | graph | world | recon samples/s | reg samples/s | step samples/s "
-            "| step ms (IQR) | GFLOP/s | floor samples/s | floor fraction | ours/seed recon, reg, step |")
+    head = ("| impl | arch | data | batch | precision | compile | graph | world | recon samples/s | reg samples/s "
+            "| step samples/s | step ms (IQR) | batch samples/s | GFLOP/s | floor samples/s | floor fraction "
+            "| ours/seed recon, reg, step |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     seeds = {r["batch_size"]: r for r in records if r["impl"] == "seed"}
     for r in records:
@@ -262,13 +281,15 @@ def markdown(records):
         ratios = ", ".join(f"{r[f'{p}_samples_per_s'] / seed[f'{p}_samples_per_s']:.2f}x"
                            for p in ("recon", "reg", "step")) if seed else ""
         low, high = r["step_ms_iqr"]
+        floor = (f"{r['achieved_flops_per_s'] / 1e9:.0f} | {r['floor_samples_per_s']:.0f} | {r['floor_fraction']:.2f}"
+                 if "floor_fraction" in r else "- | - | -")
         lines.append(
-            f"| {r['impl']} | {r['batch_size']} | {r['precision']} | {'on' if r['compile'] else 'off'} "
+            f"| {r['impl']} | {r.get('arch', 'mlp')} | {'stream' if r.get('data_on_device') == 'no' else 'device'} "
+            f"| {r['batch_size']} | {r['precision']} | {'on' if r['compile'] else 'off'} "
             f"| {'on' if r['cuda_graph'] else 'off'} "
             f"| {r['world_size']} | {r['recon_samples_per_s']:.0f} | {r['reg_samples_per_s']:.0f} "
             f"| {r['step_samples_per_s']:.0f} | {r['step_ms_median']:.1f} ({low:.1f}-{high:.1f}) "
-            f"| {r['achieved_flops_per_s'] / 1e9:.0f} | {r['floor_samples_per_s']:.0f} | {r['floor_fraction']:.2f} "
-            f"| {ratios} |")
+            f"| {r['batch_samples_per_s']:.0f} | {floor} | {ratios} |")
     efficiencies = [f"{r['impl']} batch {r['batch_size']} {r['precision']}: {r['scaling_efficiency']:.2f}"
                     for r in records if "scaling_efficiency" in r]
     if efficiencies:
@@ -290,8 +311,10 @@ def main():
                 for cuda_graph in args.cuda_graph:
                     configuration, trainer = aae_configuration(args, batch_size, precision, compile, cuda_graph)
                     configurations.append(configuration)
-                floors.setdefault((batch_size, precision), [])
-        floors.setdefault((batch_size, "no"), [])
+                if args.arch == "mlp":  # the floor counts the matrix products of Linear layers only
+                    floors.setdefault((batch_size, precision), [])
+        if args.arch == "mlp":
+            floors.setdefault((batch_size, "no"), [])
         if args.seed_baseline:
             configurations.append(seed_configuration(args, batch_size, trainer.accelerator.device))
     accelerator, model = trainer.accelerator, trainer.model
@@ -307,15 +330,16 @@ def main():
                                  "copy_bytes_per_s": bandwidth})
     limits = {key: {name: statistics.median(m[name] for m in measurements) for name in measurements[0]}
               for key, measurements in floors.items()}
-    records = [record(c, accelerator, limits[c.batch_size, c.precision]) for c in configurations]
+    records = [record(c, accelerator, limits.get((c.batch_size, c.precision))) for c in configurations]
     if not accelerator.is_main_process:
         return
-    first = limits[args.batch_sizes[0], "no"]
+    first = limits.get((args.batch_sizes[0], "no"))
+    machine = (f"; matmul {first['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s at the step's shapes, copy "
+               f"{first['copy_bytes_per_s'] / 1e9:.1f} GB/s" if first else "")
     print(f"\n{records[0]['device_name']} ({records[0]['device']}), torch {torch.__version__}, "
-          f"{records[0]['threads']} threads, {records[0]['world_size']} process(es); model {args.model}; "
-          f"{time.strftime('%Y-%m-%d')}; "
-          f"matmul {first['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s at the step's shapes, "
-          f"copy {first['copy_bytes_per_s'] / 1e9:.1f} GB/s\n")
+          f"{records[0]['threads']} threads, {records[0]['world_size']} process(es); model {args.model}, arch "
+          f"{args.arch}, images {'x'.join(map(str, records[0]['image_shape']))}, {args.workers} loader workers; "
+          f"{time.strftime('%Y-%m-%d')}{machine}\n")
     if args.scaling_baseline:
         with open(args.scaling_baseline) as f:
             single = {config_key(r): r for r in json.load(f)}

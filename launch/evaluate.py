@@ -1,5 +1,6 @@
-"""Evaluate a trained run: reconstruction, Parzen-window log-likelihood (the AAE paper's protocol), how well the
-encoded test set matches the prior, the discriminator's view, and sample quality through a digit classifier; for
+"""Evaluate a trained run: reconstruction, Parzen-window log-likelihood (the AAE paper's protocol, for 28x28
+grayscale data), how well the encoded real images match the prior, the discriminator's view, and sample quality
+in the feature space of a classifier of the dataset (Frechet distance, precision and recall); for
 class-conditional models also label consistency and train-on-synthetic, test-on-real (TSTR) accuracy.
 
     python launch/evaluate.py --checkpoint runs/a --data-root ../shared/data --json runs/a/eval.json
@@ -34,18 +35,24 @@ def main():
     aae = load_model(args.checkpoint, device)
     config, data_root = read_run(args.checkpoint, args.data_root)
     results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed,
-                       tstr_samples=args.tstr_samples)
-    print(f"evaluate.py: {args.checkpoint} on {config['dataset']} ({args.num_samples} samples)\n"
-          f"  Parzen log-likelihood   {results['parzen_ll']:.1f} +- {results['parzen_ll_stderr']:.1f} nats "
-          f"(sigma {results['parzen_sigma']:.3f})\n"
-          f"  reconstruction          {results['recon_bce_per_pixel']:.4f} BCE per pixel, "
+                       tstr_samples=args.tstr_samples, image_size=config.get("image_size"))
+    print(f"evaluate.py: {args.checkpoint} on {config['dataset']} ({args.num_samples} samples, real images: its "
+          f"{results['reference_split']} set)")
+    if "parzen_ll" in results:
+        print(f"  Parzen log-likelihood   {results['parzen_ll']:.1f} +- {results['parzen_ll_stderr']:.1f} nats "
+              f"(sigma {results['parzen_sigma']:.3f})")
+    print(f"  reconstruction          {results['recon_bce_per_pixel']:.4f} BCE per pixel, "
           f"{results['recon_nats_per_image']:.1f} nats per image\n"
-          f"  posterior vs prior      mean gap {results['mean_gap']:.3f}, covariance gap {results['cov_gap_frobenius']:.3f}, "
-          f"MMD^2 {results['mmd2']:.4f}\n"
-          f"  D(prior) / D(Q(test))   {results['d_prior']:.3f} / {results['d_encoded_test']:.3f}\n"
-          f"  classifier              Frechet distance {results['frechet_distance']:.2f}, label entropy "
-          f"{results['label_entropy']:.3f} of {results['label_entropy_max']:.3f} "
-          f"(classifier test accuracy {results['classifier_test_accuracy']:.4f})")
+          f"  posterior vs prior      mean gap {results['mean_gap']:.3f}, covariance gap "
+          f"{results['cov_gap_frobenius']:.3f}, MMD^2 {results['mmd2']:.4f}\n"
+          f"  D(prior) / D(Q(real))   {results['d_prior']:.3f} / {results['d_encoded_test']:.3f}")
+    if "frechet_distance" in results:
+        print(f"  classifier              Frechet distance {results['frechet_distance']:.2f}, precision "
+              f"{results['precision']:.3f}, recall {results['recall']:.3f}, label entropy "
+              f"{results['label_entropy']:.3f} of {results['label_entropy_max']:.3f} "
+              f"(classifier test accuracy {results['classifier_test_accuracy']:.4f})")
+    else:
+        print("  classifier              none: the data has no labels to train one on")
     if aae.conditional:
         print(f"  class-conditional       label consistency {results['label_consistency']:.4f}, TSTR accuracy "
               f"{results['tstr_accuracy']:.4f} ({args.tstr_samples} samples; the same classifier trained on real "

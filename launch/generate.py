@@ -6,6 +6,7 @@
     python launch/generate.py --checkpoint runs/a --manifold 20 --out manifold.png        # 2-D latents only
     python launch/generate.py --checkpoint runs/s --label 7 --out sevens.npz              # supervised: one class
     python launch/generate.py --checkpoint runs/s --style-grid --out styles.png           # supervised: the figure
+    python launch/generate.py --checkpoint runs/s --label all --num-samples 1000 --out synthetic/   # PNG files
 """
 
 import math
@@ -17,7 +18,7 @@ import torch
 from aae_dist import AAEError
 from aae_dist.cli import add_run_arguments, load_model, pick_device, run
 from aae_dist.config import OneLineParser
-from aae_dist.sampling import generate, latent_lattice, manifold_codes, save_grid, style_grid_codes
+from aae_dist.sampling import generate, latent_lattice, manifold_codes, save_grid, save_pngs, style_grid_codes
 
 SUFFIXES = (".npz", ".pt", ".png")
 
@@ -26,8 +27,10 @@ def parse_args():
     parser = OneLineParser(prog="generate.py", description="Decode prior samples of a trained AAE into images.")
     add_run_arguments(parser)
     parser.add_argument("--num-samples", type=int, default=100, help="images to draw from the prior (default: 100)")
-    parser.add_argument("--out", required=True, help="output file: .npz or .pt (images N x C x H x W in [0, 1], "
-                        "their z, and their labels for class-conditional models), or .png (an image grid)")
+    parser.add_argument("--out", required=True, help="output: .npz or .pt (images N x C x H x W in [0, 1], "
+                        "their z, and their labels for class-conditional models), .png (an image grid), or a folder "
+                        "(a name ending in / or without a suffix: one PNG per image, in a subfolder per class for "
+                        "class-conditional models)")
     parser.add_argument("--batch-size", type=int, default=1000, help="images decoded at a time (default: 1000)")
     parser.add_argument("--label", default="all", help="class-conditional models (--model supervised): the class "
                         "of every sample, or all: balanced over the classes (default: all)")
@@ -45,8 +48,8 @@ def parse_args():
             parser.error(f"--{name.replace('_', '-')} must be a positive integer")
     if args.label != "all" and not args.label.isdigit():
         parser.error(f"--label {args.label}: name a class (0, 1, ...) or all")
-    if not args.out.endswith(SUFFIXES):
-        parser.error(f"--out {args.out}: unknown suffix; use one of {', '.join(SUFFIXES)}")
+    if os.path.splitext(args.out.rstrip("/"))[1] and not args.out.endswith((*SUFFIXES, "/")):
+        parser.error(f"--out {args.out}: unknown suffix; use one of {', '.join(SUFFIXES)}, or a folder name")
     return args
 
 
@@ -78,6 +81,10 @@ def main():
     else:
         images, z, labels = generate(aae, args.num_samples, args.batch_size, generator, labels=label)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    if not args.out.endswith(SUFFIXES):
+        save_pngs(images, args.out, labels)
+        print(f"generate.py: {len(images)} PNG files -> {args.out}")
+        return
     arrays = {"images": images, "z": z, **({"labels": labels} if labels is not None else {})}
     if args.out.endswith(".npz"):
         np.savez_compressed(args.out, **{name: array.numpy() for name, array in arrays.items()})

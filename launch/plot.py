@@ -1,5 +1,5 @@
 """Draw a run's pictures into its directory: losses.png (from metrics.jsonl), latent_scatter.png (the encoded
-test set coloured by digit over prior samples) and, for 2-D latents, manifold.png (a sweep over the prior).
+test set coloured by class over prior samples) and, for 2-D latents, manifold.png (a sweep over the prior).
 
     python launch/plot.py runs/a [--data-root ../shared/data]
 """
@@ -18,7 +18,8 @@ def main():
     parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if any, else cpu)")
     args = parser.parse_args()
     config, data_root = read_run(args.run_dir, args.data_root)
-    paths = make_pictures(args.run_dir, config["dataset"], data_root, pick_device(args.device), args.manifold_size)
+    paths = make_pictures(args.run_dir, config["dataset"], data_root, pick_device(args.device), args.manifold_size,
+                          image_size=config.get("image_size"))
     log_to_finished_run(args.run_dir, images={f"pictures/{name}": path for name, path in paths.items()})
     print("plot.py: " + ", ".join(paths.values()))
 

@@ -27,7 +27,7 @@ def test_throughput_writes_a_record_per_configuration(tmp_path):
         assert FIELDS <= r.keys()
         assert r["device"] == "cpu" and r["world_size"] == 1 and r["compile"] is False
         assert all(r[f"{p}_samples_per_s"] > 0 for p in ("recon", "reg", "step")) and r["floor_fraction"] > 0
-    assert "| aae_dist | 8 | bf16 | off | off | 1 |" in result.stdout  # the Markdown table
+    assert "| aae_dist | mlp | device | 8 | bf16 | off | off | 1 |" in result.stdout  # the Markdown table
     assert result.stdout.count("x, ") >= 8  # our/seed ratios on the aae_dist rows
 
 
@@ -39,6 +39,21 @@ def test_throughput_times_any_variant(tmp_path):
                         DATA_ROOT, "--json", out)
     (record,) = json.loads(out.read_text())
     assert record["model"] == "supervised" and record["step_samples_per_s"] > 0 and "model supervised" in result.stdout
+
+
+def test_throughput_of_conv_nets_on_streamed_colour_images(tmp_path):
+    import numpy as np
+
+    np.savez(tmp_path / "rgb.npz", images=np.zeros((64, 32, 32, 3), np.uint8))
+    out = tmp_path / "bench.json"
+    result = run_script("benchmarks/throughput.py", "--dataset", "npz", "--data-root", tmp_path / "rgb.npz",
+                        "--arch", "conv", "--conv-width", "4", "--data-on-device", "no", "--workers", "1",
+                        "--batch-sizes", "8", "--steps", "2", "--rounds", "1", "--warmup", "1", "--disc-hidden", "8",
+                        "--json", out)
+    (record,) = json.loads(out.read_text())
+    assert record["arch"] == "conv" and record["image_shape"] == [3, 32, 32] and record["data_on_device"] == "no"
+    assert record["batch_samples_per_s"] > 0 and "floor_fraction" not in record
+    assert "| aae_dist | conv | stream | 8 | no |" in result.stdout
 
 
 @needs_mnist

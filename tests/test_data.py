@@ -38,7 +38,7 @@ def test_batches_are_floats_in_unit_range():
 @needs_mnist
 def test_mnist_loads():
     images, labels = load_dataset("mnist", DATA_ROOT, download=False)
-    assert images.shape == (60000, 28, 28) and images.dtype == torch.uint8
+    assert images.shape == (60000, 1, 28, 28) and images.dtype == torch.uint8
     assert labels.bincount().tolist()[:3] == [5923, 6742, 5958]
     data = load_training_set("mnist", DATA_ROOT, download=False)  # what the model is built from
     assert data.image_shape == (1, 28, 28) and data.num_classes == 10 and torch.equal(data.labels, labels)

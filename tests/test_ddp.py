@@ -11,8 +11,8 @@ FLAGS = [*TINY, "--steps", "20", "--dropout", "0", "--disc-dropout", "0", "--log
          "--checkpoint-every", "20", "--sample-every", "20"]
 
 
-@pytest.mark.parametrize("model", [["--model", "vanilla"], ["--model", "supervised", "--label-to-discriminator"]],
-                         ids=["vanilla", "supervised"])
+@pytest.mark.parametrize("model", [["--model", "vanilla"], ["--model", "supervised", "--label-to-discriminator"],
+                                   ["--arch", "conv", "--conv-width", "4"]], ids=["vanilla", "supervised", "conv"])
 def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path, model):
     run_script("tests/ddp_worker.py", tmp_path / "ddp", *FLAGS, *model, "--batch-size", "25",
                "--output-dir", tmp_path / "run_ddp", launcher=DDP_CPU, env={"ACCELERATE_USE_CPU": "1"})

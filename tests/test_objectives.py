@@ -156,11 +156,7 @@ def test_discriminator_steps_update_d_that_often(tmp_path):
 
 
 @needs_mnist
-def test_evaluate_reports_label_consistency_and_tstr(tmp_path, monkeypatch):
-    from aae_dist.classifier import save_classifier, train_classifier
-
-    monkeypatch.setenv("AAE_CACHE_DIR", str(tmp_path / "cache"))  # for this process and evaluate.py's
-    save_classifier(train_classifier("mnist", DATA_ROOT, epochs=0.2), "mnist")  # a quick one for the test
+def test_evaluate_reports_label_consistency_and_tstr(tmp_path):
     run_script("launch/train.py", *TINY, "--model", "supervised", "--steps", "20", "--log-every", "10",
                "--output-dir", tmp_path / "run")
     result = run_script("launch/evaluate.py", "--checkpoint", tmp_path / "run", "--data-root", DATA_ROOT,
@@ -219,8 +215,7 @@ class PlainAutoencoder(AAE):
 
     def build_networks(self):
         c = self.config
-        return {"encoder": encoder(c.image_shape, c.hidden, c.z_dim, c.dropout),
-                "decoder": decoder(c.z_dim, c.hidden, c.image_shape, c.dropout)}
+        return {"encoder": encoder(c), "decoder": decoder(c, c.z_dim)}
 
     def optimizers(self):
         return {"optim_AE": (self, "lr_recon")}

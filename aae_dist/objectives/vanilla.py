@@ -18,8 +18,8 @@ from ..sampling import latent_lattice
 class VanillaAAE(AAE):
     def build_networks(self):
         c = self.config
-        return {"encoder": encoder(c.image_shape, c.hidden, c.z_dim, c.dropout),
-                "decoder": decoder(self.input_size(self.decoder_input), c.hidden, c.image_shape, c.dropout),
+        return {"encoder": encoder(c),
+                "decoder": decoder(c, self.input_size(self.decoder_input)),
                 "discriminator": discriminator(self.input_size(self.discriminator_input), c.disc_hidden,
                                                c.disc_dropout)}
 
