@@ -16,6 +16,7 @@ from .models import ModelConfig
 from .networks import ARCHS
 from .objectives import OBJECTIVES
 from .priors import PRIORS, TWO_D_PRIORS
+from .schedules import SCHEDULES, parse_milestones
 
 # Recipes: values that replace the dataclass defaults. "paper" is the likelihood model of Makhzani et al. 2015
 # (appendix A.1): 784-1000-1000-z encoder, its mirror as decoder, a 1000-1000 discriminator, N(0, 5^2 I) prior,
@@ -27,6 +28,7 @@ PRESETS = {
                   recon_loss="mse"),
 }
 MIXED_PRECISION = ("no", "bf16", "fp16")
+OPTIMIZERS = ("adam", "sgd")
 CUDA_GRAPH = ("auto", "on", "off")
 RECON_LOSSES = ("bce", "mse")
 
@@ -91,8 +93,21 @@ class TrainConfig:
     recon_loss: str = field(default="bce", metadata=dict(
         help="reconstruction loss: bce (the lecture's) or mse (the squared error of the sigmoid image, the AAE "
              "paper's)", choices=RECON_LOSSES))
-    lr_recon: float = field(default=1e-4, metadata=dict(help="Adam lr of the reconstruction phase (optim_P, optim_Q_enc)"))
-    lr_reg: float = field(default=5e-5, metadata=dict(help="Adam lr of the regularization phase (optim_D, optim_Q_gen)"))
+    optimizer: str = field(default="adam", metadata=dict(
+        help="the optimizer of every phase: adam (the lecture's) or sgd (with --momentum-recon/--momentum-reg)",
+        choices=OPTIMIZERS))
+    lr_recon: float = field(default=1e-4, metadata=dict(help="lr of the reconstruction phase (optim_P, optim_Q_enc)"))
+    lr_reg: float = field(default=5e-5, metadata=dict(help="lr of the regularization phase (optim_D, optim_Q_gen)"))
+    momentum_recon: float = field(default=0.9, metadata=dict(help="--optimizer sgd: momentum of the reconstruction "
+                                                                  "phase's optimizers"))
+    momentum_reg: float = field(default=0.1, metadata=dict(help="--optimizer sgd: momentum of the regularization "
+                                                                "phase's optimizers"))
+    lr_schedule: str = field(default="constant", metadata=dict(
+        help="every learning rate over the steps: constant, step (x --lr-gamma at each of --lr-milestones) or cosine "
+             "(from the rate down to 0 at --steps)", choices=SCHEDULES))
+    lr_milestones: str = field(default="", metadata=dict(
+        help="--lr-schedule step: comma-separated steps at which the rates are multiplied by --lr-gamma"))
+    lr_gamma: float = field(default=0.1, metadata=dict(help="--lr-schedule step: the factor at each milestone"))
     seed: int = field(default=0, metadata=dict(help="seed of initialisation, data order, prior samples and dropout"))
     mixed_precision: str | None = field(default=None, metadata=dict(
         help="no|bf16|fp16; default: what `accelerate launch --mixed_precision` set, else no", choices=MIXED_PRECISION))
@@ -136,7 +151,13 @@ class TrainConfig:
             raise ConfigError(f"--image-size must be a positive integer, got {self.image_size!r}")
         if not self.code_noise >= 0:
             raise ConfigError(f"--code-noise must be >= 0, got {self.code_noise!r}")
-        for name in ("lr_recon", "lr_reg", "prior_std"):
+        for name in ("momentum_recon", "momentum_reg"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{flag(name)} must be in [0, 1), got {getattr(self, name)!r}")
+        milestones = parse_milestones(self.lr_milestones)  # one line if they are not positive integers
+        if self.lr_schedule == "step" and not milestones:
+            raise ConfigError("--lr-schedule step needs --lr-milestones, e.g. --lr-milestones 30000,60000")
+        for name in ("lr_recon", "lr_reg", "prior_std", "lr_gamma"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
         for name in ("dropout", "disc_dropout"):
@@ -182,7 +203,7 @@ class TrainConfig:
 
 
 # What a checkpoint's weights and data order depend on: a resumed run may not change these.
-RESUME_FIXED = ("model", "dataset", "image_size", "arch", "conv_width", "seed", "label_to_discriminator", "z_dim",
+RESUME_FIXED = ("model", "optimizer", "dataset", "image_size", "arch", "conv_width", "seed", "label_to_discriminator", "z_dim",
                 "hidden", "disc_hidden", "prior", "prior_std", "mixture_components", "mixture_radius",
                 "mixture_radial_std", "mixture_tangential_std", "swiss_roll_radius", "swiss_roll_turns")
 

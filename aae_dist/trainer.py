@@ -16,7 +16,6 @@ import os
 import time
 from contextlib import contextmanager
 from dataclasses import asdict
-from functools import partial
 from types import SimpleNamespace
 
 import accelerate
@@ -29,6 +28,7 @@ from . import checkpoints, run_directory
 from .config import TrainConfig
 from .cuda_graph import CUDAGraphed, uses_cuda_graph
 from .data import load_training_set, make_batches
+from .schedules import lr_factor, parse_milestones
 from .devices import make_accelerator
 from .errors import AAEError, ConfigError, TrainingStopped, one_line
 from .files import write_json
@@ -79,9 +79,8 @@ class Trainer:
         # accumulation, no XLA) but per-step overhead, and under fp16 it would update the loss scale after every
         # optimizer, so that the second optimizer of a phase could unscale with a scale its gradients were not
         # made with.
-        adam = partial(torch.optim.Adam, fused=True, capturable=self.cuda_graph)
-        self.optimizers = {name: adam(network.parameters(), lr=getattr(config, lr))
-                           for name, (network, lr) in self.model.optimizers().items()}
+        self.base_lrs = {name: getattr(config, lr) for name, (_, lr) in self.model.optimizers().items()}
+        self.optimizers = {name: self._optimizer(network, lr) for name, (network, lr) in self.model.optimizers().items()}
         # Under DDP the networks come back wrapped (same parameters); the phases call these when they train.
         self.wrapped = {name: accelerator.prepare_model(network) for name, network in self.networks.items()}
         # Checkpoints: networks and optimizers are written by name (checkpoints.write_training_state); Accelerate
@@ -95,6 +94,7 @@ class Trainer:
         self.batches = make_batches(data, config.batch_size, accelerator.process_index, accelerator.num_processes,
                                     config.seed, device, config.data_on_device, config.workers, config.steps)
         self.phases = self.model.phases()
+        self.milestones = parse_milestones(config.lr_milestones)
         self.skipped = {phase.name: 0 for phase in self.phases}  # fp16: updates skipped in a row
         self.priors = self.model.priors()
         self.prior_generator = torch.Generator(device)
@@ -107,6 +107,25 @@ class Trainer:
         self.tracker = Tracker(accelerator, self.output_dir, self.run_config(), wandb=config.wandb,
                                project=config.wandb_project, entity=config.wandb_entity, run_name=config.run_name,
                                resume_step=self.step)
+
+    def _optimizer(self, network, lr_field):
+        """The optimizer of `network` at the rate of config field `lr_field`; with SGD, the momentum of the same
+        phase group (lr_recon -> momentum_recon). A scheduled rate is a tensor on the device (see schedules.py)."""
+        config = self.config
+        lr = getattr(config, lr_field)
+        if config.lr_schedule != "constant":
+            lr = torch.tensor(lr, device=self.accelerator.device)
+        if config.optimizer == "sgd":
+            momentum = getattr(config, lr_field.replace("lr_", "momentum_"))
+            return torch.optim.SGD(network.parameters(), lr=lr, momentum=momentum, fused=True)
+        return torch.optim.Adam(network.parameters(), lr=lr, fused=True, capturable=self.cuda_graph)
+
+    def set_learning_rates(self, step):
+        """Every optimizer's rate at `step`: its base rate times the schedule's factor (in place: see schedules)."""
+        factor = lr_factor(self.config.lr_schedule, step, self.config.steps, self.milestones, self.config.lr_gamma)
+        for name, optimizer in self.optimizers.items():
+            for group in optimizer.param_groups:
+                group["lr"].fill_(self.base_lrs[name] * factor)
 
     def _output_dir(self):
         name = self.config.output_dir
@@ -236,6 +255,8 @@ class Trainer:
         sums, count, since = 0, 0, (self.step, time.time())
         with StopRequests() as stop:
             while self.step < config.steps:
+                if config.lr_schedule != "constant":
+                    self.set_learning_rates(self.step)
                 metrics = self.train_step(self.batch(self.step))
                 sums = sums + torch.stack([value.float() for value in metrics.values()])  # no host sync here
                 count += 1
@@ -274,6 +295,8 @@ class Trainer:
         (last_step, last_time), now = since, time.time()
         record = dict(zip(names, values), epoch=round(self.step / self.batches.steps_per_epoch, 3),
                       samples_per_s=(self.step - last_step) * self.batches.global_batch_size / (now - last_time))
+        if self.config.lr_schedule != "constant":  # the rates of the last step
+            record.update({f"lr_{name}": float(o.param_groups[0]["lr"]) for name, o in self.optimizers.items()})
         self.tracker.log(record, self.step)
         return record, (self.step, now)
 

@@ -3,7 +3,9 @@
 #   bash benchmarks/gpu_suite.sh DATA_ROOT OUT_DIR
 # 1. the throughput grid (batch 100 and 4096, fp32 and bf16, CUDA graph off/on, the lecture's loop beside it);
 # 2. the CUDA training paths: fp32, bf16, fp16 (loss scaling), a GPU chosen by CUDA_VISIBLE_DEVICES, `accelerate
-#    launch`, --cuda-graph on/off (the same losses), tests that need a GPU, generation and evaluation on the GPU;
+#    launch`, --cuda-graph on/off (the same losses; vanilla, supervised, conv nets, SGD
+#    with a step schedule), conv nets in fp16, streamed
+#    batches, tests that need a GPU, generation and evaluation on the GPU; conv nets' throughput at 32x32;
 # 3. the grid again with torch.compile on (last: compiling takes minutes).
 # Every check runs; the script exits non-zero if any of them failed (and says which).
 set -uo pipefail
@@ -25,10 +27,15 @@ for precision in no bf16 fp16; do
     --output-dir $runs/$precision 2>&1 | tail -n 2"
 done
 check bash -o pipefail -c "timeout 120 accelerate launch --num_processes 1 $train --output-dir $runs/launched 2>&1 | tail -n 2"
-for model in vanilla supervised; do  # the graphed run must follow the eager run's losses
+check bash -o pipefail -c "timeout 120 python $train --arch conv --mixed-precision fp16 --output-dir $runs/conv-fp16 \
+  2>&1 | tail -n 2"
+check bash -o pipefail -c "timeout 120 python $train --data-on-device no --output-dir $runs/streamed 2>&1 | tail -n 2"
+declare -A variant_flags=([vanilla]="--model vanilla" [supervised]="--model supervised" [conv]="--arch conv"
+  [schedule]="--optimizer sgd --lr-recon 0.01 --lr-reg 0.01 --lr-schedule step --lr-milestones 100,200")
+for model in vanilla supervised conv schedule; do  # the graphed run must follow the eager run's losses
   for graph in off on; do
-    check bash -o pipefail -c "timeout 120 python $train --model $model --cuda-graph $graph --output-dir $runs/$model-graph-$graph \
-      2>&1 | tail -n 2"
+    check bash -o pipefail -c "timeout 120 python $train ${variant_flags[$model]} --cuda-graph $graph \
+      --output-dir $runs/$model-graph-$graph 2>&1 | tail -n 2"
   done
   check python - "$runs" "$model" <<'PY'
 import json, math, sys
@@ -43,6 +50,8 @@ check bash -o pipefail -c "AAE_DATA_ROOT=$data timeout 120 python -m pytest -q t
 check timeout 60 python launch/generate.py --checkpoint "$runs/no" --num-samples 10000 --out "$runs/samples.npz" --device cuda
 check bash -o pipefail -c "timeout 150 python launch/evaluate.py --checkpoint $runs/no --data-root $data --json $out/eval_gpu.json | tail -n 12"
 
+check timeout 240 python benchmarks/throughput.py --arch conv --image-size 32 --batch-sizes 100,1000 --precision no,bf16 \
+  --cuda-graph off,on --steps 50 --rounds 3 --data-root $data --json "$out/throughput_gpu_conv32.json"
 check timeout 200 python $grid --compile on --cuda-graph off,on --json "$out/throughput_gpu_compile.json"
 if (( ${#failed[@]} )); then
   printf 'gpu_suite: FAILED: %s\n' "${failed[@]}"

@@ -139,8 +139,8 @@ def test_supervised_defaults_to_its_recipe():
     from aae_dist.config import load_train_config
 
     config = load_train_config({"model": "supervised"})
-    assert (config.z_dim, config.label_to_discriminator, config.discriminator_steps, config.lr_reg, config.steps) == (
-        8, True, 3, 2e-4, 30000)
+    assert (config.z_dim, config.label_to_discriminator, config.discriminator_steps, config.lr_reg, config.lr_recon,
+            config.steps) == (8, True, 3, 2e-4, 3e-4, 20000)
     assert load_train_config({"model": "supervised", "z_dim": 15}).z_dim == 15  # flags given still win
     assert load_train_config({}).z_dim == 2 and load_train_config({}).discriminator_steps == 1  # vanilla: the lecture's
 

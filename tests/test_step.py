@@ -169,9 +169,10 @@ def test_fp16_on_cpu_is_refused(tmp_path):
         Trainer(tiny_config(output_dir=str(tmp_path), mixed_precision="fp16", cpu=True))
 
 
-def test_bf16_step_runs_in_bf16(tmp_path):
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_bf16_step_runs_in_bf16(tmp_path, arch):
     """bf16 asked for: every network's layers compute in bf16 (autocast active) and the losses stay finite."""
-    trainer = Trainer(tiny_config(output_dir=str(tmp_path), mixed_precision="bf16"))
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), mixed_precision="bf16", arch=arch, conv_width=8))
     seen = {}
 
     def note_dtype(name, output):
@@ -186,8 +187,8 @@ def test_bf16_step_runs_in_bf16(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (CI has none; benchmarks/gpu_suite.sh runs it)")
 @pytest.mark.parametrize("precision", ["no", "bf16"])
-@pytest.mark.parametrize("model", ["vanilla", "supervised"])
-def test_a_cuda_graph_replays_the_eager_steps(tmp_path, precision, model):
+@pytest.mark.parametrize("model, arch", [("vanilla", "mlp"), ("supervised", "mlp"), ("vanilla", "conv")])
+def test_a_cuda_graph_replays_the_eager_steps(tmp_path, precision, model, arch):
     """Replayed from a CUDA graph (3 eager warm-up steps, then capture and replays), training computes what the
     eager steps compute, dropout included: the graph draws from the same Philox stream."""
     from accelerate.state import AcceleratorState
@@ -196,7 +197,7 @@ def test_a_cuda_graph_replays_the_eager_steps(tmp_path, precision, model):
     for mode in ("off", "on"):
         AcceleratorState._reset_state(reset_partial_state=True)
         trainer = Trainer(tiny_config(output_dir=str(tmp_path / mode), cuda_graph=mode, mixed_precision=precision,
-                                      model=model))
+                                      model=model, arch=arch, conv_width=8))
         assert trainer.cuda_graph == (mode == "on")
         # each step's outputs are read at once: a replay overwrites the graph's output tensors
         metrics[mode] = [[float(v) for v in trainer.train_step(trainer.batch(step)).values()] for step in range(8)]

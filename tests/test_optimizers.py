@@ -1,0 +1,56 @@
+"""The optimizer of every phase (--optimizer adam|sgd, momentum per phase group) and learning-rate schedules."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from aae_dist import Trainer
+from aae_dist.schedules import lr_factor
+
+from conftest import TINY, needs_mnist, run_script, tiny_config
+
+
+@needs_mnist
+def test_sgd_has_the_momentum_of_each_phase_group(tmp_path):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), optimizer="sgd", momentum_recon=0.9, momentum_reg=0.1,
+                                  lr_recon=0.01, lr_reg=0.1))
+    groups = {name: o.param_groups[0] for name, o in trainer.optimizers.items()}
+    assert all(isinstance(o, torch.optim.SGD) for o in trainer.optimizers.values())
+    assert {name: (g["lr"], g["momentum"]) for name, g in groups.items()} == {
+        "optim_P": (0.01, 0.9), "optim_Q_enc": (0.01, 0.9), "optim_Q_gen": (0.1, 0.1), "optim_D": (0.1, 0.1)}
+    before = [p.clone() for p in trainer.model.parameters()]
+    trainer.train_step(trainer.batch(0))
+    assert all(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+
+
+def test_schedules():
+    assert [lr_factor("step", s, 100, [3, 6], 0.5) for s in (0, 2, 3, 5, 6, 99)] == [1, 1, 0.5, 0.5, 0.25, 0.25]
+    assert lr_factor("cosine", 0, 100) == 1 and lr_factor("cosine", 50, 100) == pytest.approx(0.5)
+    assert lr_factor("cosine", 100, 100) == pytest.approx(0) and lr_factor("constant", 7, 10) == 1
+
+
+@needs_mnist
+def test_resume_is_exact_with_a_schedule(tmp_path):
+    flags = [*TINY, "--optimizer", "sgd", "--lr-recon", "0.01", "--lr-reg", "0.01", "--lr-schedule", "step",
+             "--lr-milestones", "4,8", "--lr-gamma", "0.5", "--log-every", "1", "--checkpoint-every", "5",
+             "--sample-every", "100"]
+    run_script("launch/train.py", *flags, "--steps", "10", "--output-dir", tmp_path / "whole")
+    run_script("launch/train.py", *flags, "--steps", "5", "--output-dir", tmp_path / "part")
+    run_script("launch/train.py", "--output-dir", tmp_path / "part", "--resume", "--steps", "10")
+    whole, part = (load_file(tmp_path / run / "model.safetensors") for run in ("whole", "part"))
+    assert all(torch.equal(whole[k], part[k]) for k in whole)
+    records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr_optim_P"] for r in records] == pytest.approx([0.01] * 4 + [0.005] * 4 + [0.0025] * 2)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lr-schedule", "step"], "--lr-schedule step needs --lr-milestones"),
+    (["--lr-milestones", "10,x"], "--lr-milestones must be positive step numbers"),
+    (["--optimizer", "sgd", "--momentum-reg", "1.5"], "--momentum-reg must be in [0, 1)"),
+])
+def test_bad_schedules_give_one_line(tmp_path, cli, flags, message):
+    status, _, err = cli("train.py", "--output-dir", tmp_path, *flags)
+    (line,) = err.strip().splitlines()
+    assert status == 2 and message in line, err
