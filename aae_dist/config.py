@@ -138,8 +138,8 @@ class TrainConfig:
         self.validate()
 
     def validate(self):
-        for name in ("steps", "batch_size", "z_dim", "hidden", "disc_hidden", "discriminator_steps", "conv_width", "log_every",
-                     "sample_every", "checkpoint_every", "ddp_timeout"):
+        for name in ("steps", "batch_size", "z_dim", "hidden", "disc_hidden", "discriminator_steps", "conv_width",
+                     "log_every", "sample_every", "checkpoint_every", "ddp_timeout"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{flag(name)} must be a positive integer, got {value!r}")
@@ -185,7 +185,8 @@ class TrainConfig:
 
     def model_config(self, image_shape, num_classes):
         """The networks and prior this configuration trains on images of `image_shape` in `num_classes` classes."""
-        return ModelConfig(model=self.model, arch=self.arch, conv_width=self.conv_width, z_dim=self.z_dim, hidden=self.hidden, disc_hidden=self.disc_hidden,
+        return ModelConfig(model=self.model, arch=self.arch, conv_width=self.conv_width, z_dim=self.z_dim,
+                           hidden=self.hidden, disc_hidden=self.disc_hidden,
                            dropout=self.dropout, disc_dropout=self.disc_dropout, image_shape=tuple(image_shape),
                            num_classes=num_classes, recon_loss=self.recon_loss,
                            label_to_discriminator=self.label_to_discriminator, code_noise=self.code_noise,
@@ -203,9 +204,10 @@ class TrainConfig:
 
 
 # What a checkpoint's weights and data order depend on: a resumed run may not change these.
-RESUME_FIXED = ("model", "optimizer", "dataset", "image_size", "arch", "conv_width", "seed", "label_to_discriminator", "z_dim",
-                "hidden", "disc_hidden", "prior", "prior_std", "mixture_components", "mixture_radius",
-                "mixture_radial_std", "mixture_tangential_std", "swiss_roll_radius", "swiss_roll_turns")
+RESUME_FIXED = ("model", "optimizer", "dataset", "image_size", "arch", "conv_width", "seed",
+                "label_to_discriminator", "z_dim", "hidden", "disc_hidden", "prior", "prior_std",
+                "mixture_components", "mixture_radius", "mixture_radial_std", "mixture_tangential_std",
+                "swiss_roll_radius", "swiss_roll_turns")
 
 
 def flag(name):

@@ -4,7 +4,8 @@ generation in batches."""
 import os
 
 import torch
-from torchvision.io import write_png
+from einops import rearrange
+from PIL import Image
 from torchvision.utils import make_grid, save_image
 
 from .files import atomic_path
@@ -38,11 +39,12 @@ def save_grid(images, path, nrow=10):
 def save_pngs(images, folder, labels=None):
     """One PNG per image (n, c, h, w) in [0, 1]: folder/000000.png, ..., or folder/<label>/000000.png (the
     ImageFolder layout, so that the samples can train a model again)."""
-    pixels = images.mul(255).round().to(torch.uint8).cpu()
+    pixels = rearrange(images.mul(255).round().to(torch.uint8).cpu(), "n c h w -> n h w c").numpy()
     for index, image in enumerate(pixels):
         subfolder = os.path.join(folder, str(int(labels[index]))) if labels is not None else folder
         os.makedirs(subfolder, exist_ok=True)
-        write_png(image, os.path.join(subfolder, f"{index:06d}.png"))
+        image = Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)  # grayscale "L" or "RGB"
+        image.save(os.path.join(subfolder, f"{index:06d}.png"))
 
 
 def manifold_codes(prior, k, generator=None, reference_samples=100_000):

@@ -114,15 +114,15 @@ def tiny_run(tmp_path_factory):
 
 
 @needs_mnist
-def test_generation_shapes_ranges_and_determinism(tiny_run, tmp_path):
+def test_generation_shapes_ranges_and_determinism(tiny_run, tmp_path, script):
     out = lambda name: tmp_path / name
-    run_script("launch/generate.py", "--checkpoint", tiny_run, "--num-samples", "50", "--batch-size", "16",
+    script("launch/generate.py", "--checkpoint", tiny_run, "--num-samples", "50", "--batch-size", "16",
                "--out", out("a.npz"), "--seed", "1")
-    run_script("launch/generate.py", "--checkpoint", tiny_run, "--num-samples", "50", "--out", out("b.npz"),
+    script("launch/generate.py", "--checkpoint", tiny_run, "--num-samples", "50", "--out", out("b.npz"),
                "--seed", "1")
-    run_script("launch/generate.py", "--checkpoint", tiny_run, "--num-samples", "50", "--out", out("b2.npz"),
+    script("launch/generate.py", "--checkpoint", tiny_run, "--num-samples", "50", "--out", out("b2.npz"),
                "--seed", "1")
-    run_script("launch/generate.py", "--checkpoint", tiny_run, "--num-samples", "50", "--out", out("c.pt"),
+    script("launch/generate.py", "--checkpoint", tiny_run, "--num-samples", "50", "--out", out("c.pt"),
                "--seed", "2")
     a, b, b2 = np.load(out("a.npz")), np.load(out("b.npz")), np.load(out("b2.npz"))
     c = torch.load(out("c.pt"), weights_only=True)
@@ -137,12 +137,12 @@ def test_generation_shapes_ranges_and_determinism(tiny_run, tmp_path):
 
 
 @needs_mnist
-def test_generation_from_a_checkpoint(tiny_run, tmp_path):
+def test_generation_from_a_checkpoint(tiny_run, tmp_path, script):
     """A checkpoint directory loads as the weights of its step: the last one holds the run's final weights."""
     *earlier, last = sorted((tiny_run / "checkpoints").glob("step_*"))
     images = {}
     for name, source in (("run", tiny_run), ("last", last), ("earlier", earlier[0])):
-        run_script("launch/generate.py", "--checkpoint", source, "--num-samples", "20", "--out", tmp_path / f"{name}.npz")
+        script("launch/generate.py", "--checkpoint", source, "--num-samples", "20", "--out", tmp_path / f"{name}.npz")
         images[name] = np.load(tmp_path / f"{name}.npz")["images"]
     assert np.array_equal(images["run"], images["last"]) and not np.array_equal(images["run"], images["earlier"])
 
@@ -157,12 +157,12 @@ def test_generate_from_a_broken_checkpoint(tmp_path, cli):
 
 
 @needs_mnist
-def test_lattice_manifold_and_png(tiny_run, tmp_path):
+def test_lattice_manifold_and_png(tiny_run, tmp_path, script):
     from PIL import Image
 
     for flags, size in [(["--lattice"], 302), (["--manifold", "5"], 152), (["--num-samples", "16"], 122)]:
         path = tmp_path / f"{flags[0]}.png"
-        run_script("launch/generate.py", "--checkpoint", tiny_run, *flags, "--out", path)
+        script("launch/generate.py", "--checkpoint", tiny_run, *flags, "--out", path)
         assert Image.open(path).size == (size, size)
 
 
@@ -194,9 +194,9 @@ def test_classifier_trains_inside_an_evaluation(tmp_path):
 
 
 @needs_mnist
-def test_evaluate_cli(tiny_run, tmp_path):
+def test_evaluate_cli(tiny_run, tmp_path, script):
     out = tmp_path / "eval.json"
-    result = run_script("launch/evaluate.py", "--checkpoint", tiny_run, "--data-root", DATA_ROOT, "--num-samples",
+    result = script("launch/evaluate.py", "--checkpoint", tiny_run, "--data-root", DATA_ROOT, "--num-samples",
                         "500", "--json", out)
     assert "Parzen log-likelihood" in result.stdout
     r = json.loads(out.read_text())
@@ -212,10 +212,10 @@ def test_evaluate_cli(tiny_run, tmp_path):
 
 
 @needs_mnist
-def test_training_writes_pictures_and_plot_cli_redraws_them(tiny_run):
+def test_training_writes_pictures_and_plot_cli_redraws_them(tiny_run, script):
     for name in ("losses.png", "latent_scatter.png", "manifold.png"):
         (tiny_run / name).unlink()
-    run_script("launch/plot.py", tiny_run, "--data-root", DATA_ROOT)
+    script("launch/plot.py", tiny_run, "--data-root", DATA_ROOT)
     for name in ("losses.png", "latent_scatter.png", "manifold.png"):
         assert (tiny_run / name).stat().st_size > 1000
 

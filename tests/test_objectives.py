@@ -72,13 +72,13 @@ def test_vanilla_ddp_computes_bitwise_what_version_0_1_computed(tmp_path):
 
 
 @needs_mnist
-def test_a_version_0_1_run_directory_still_works(tmp_path):
+def test_a_version_0_1_run_directory_still_works(tmp_path, script):
     """Its final weights and its checkpoint generate, and --resume continues its checkpoint (files named by
     Accelerate's prepare order) exactly as version 0.1 would have: bitwise its uninterrupted 20-step run."""
     run = tmp_path / "run"
     shutil.copytree(LEGACY_RUN, run)
     for source in (run, run / "checkpoints" / "step_000010"):
-        run_script("launch/generate.py", "--checkpoint", source, "--num-samples", "4", "--out", tmp_path / "s.npz")
+        script("launch/generate.py", "--checkpoint", source, "--num-samples", "4", "--out", tmp_path / "s.npz")
         assert np.load(tmp_path / "s.npz")["images"].shape == (4, 1, 28, 28)
     run_script("launch/train.py", "--output-dir", run, "--resume", "--steps", "20", "--data-root", DATA_ROOT,
                env=THREADS)
@@ -109,7 +109,7 @@ def test_optimizers_keep_the_hyperparameters_they_were_built_with(tmp_path):
 
 # ------------------------------------------------------------------ the supervised AAE
 @needs_mnist
-def test_supervised_run_generates_the_class_asked_for(tmp_path):
+def test_supervised_run_generates_the_class_asked_for(tmp_path, script):
     run = tmp_path / "run"
     run_script("launch/train.py", *TINY, "--model", "supervised", "--steps", "30", "--log-every", "10",
                "--checkpoint-every", "30", "--sample-every", "30", "--output-dir", run)
@@ -118,9 +118,9 @@ def test_supervised_run_generates_the_class_asked_for(tmp_path):
     assert Image.open(run / "samples" / "step_000030.png").size == (302, 302)  # the style grid: 10 x 10 tiles
     assert Image.open(run / "style_grid.png").size == (302, 302)
 
-    run_script("launch/generate.py", "--checkpoint", run, "--label", "7", "--num-samples", "20", "--out",
+    script("launch/generate.py", "--checkpoint", run, "--label", "7", "--num-samples", "20", "--out",
                tmp_path / "sevens.npz")
-    run_script("launch/generate.py", "--checkpoint", run, "--num-samples", "20", "--out", tmp_path / "all.pt")
+    script("launch/generate.py", "--checkpoint", run, "--num-samples", "20", "--out", tmp_path / "all.pt")
     sevens, balanced = np.load(tmp_path / "sevens.npz"), torch.load(tmp_path / "all.pt", weights_only=True)
     assert sevens["images"].shape == (20, 1, 28, 28) and (sevens["labels"] == 7).all()
     assert balanced["labels"].tolist() == [i % 10 for i in range(20)]
@@ -131,7 +131,7 @@ def test_supervised_run_generates_the_class_asked_for(tmp_path):
     images, _ = aae.sample(20, torch.Generator().manual_seed(0), labels=7)
     assert np.allclose(images.numpy(), sevens["images"], atol=1e-6)
 
-    run_script("launch/generate.py", "--checkpoint", run, "--style-grid", "3", "--out", tmp_path / "grid.png")
+    script("launch/generate.py", "--checkpoint", run, "--style-grid", "3", "--out", tmp_path / "grid.png")
     assert Image.open(tmp_path / "grid.png").size == (302, 92)  # 3 rows of styles x 10 classes
 
 
@@ -156,10 +156,10 @@ def test_discriminator_steps_update_d_that_often(tmp_path):
 
 
 @needs_mnist
-def test_evaluate_reports_label_consistency_and_tstr(tmp_path):
+def test_evaluate_reports_label_consistency_and_tstr(tmp_path, script):
     run_script("launch/train.py", *TINY, "--model", "supervised", "--steps", "20", "--log-every", "10",
                "--output-dir", tmp_path / "run")
-    result = run_script("launch/evaluate.py", "--checkpoint", tmp_path / "run", "--data-root", DATA_ROOT,
+    result = script("launch/evaluate.py", "--checkpoint", tmp_path / "run", "--data-root", DATA_ROOT,
                         "--num-samples", "500", "--tstr-samples", "500", "--json", tmp_path / "eval.json")
     r = json.loads((tmp_path / "eval.json").read_text())
     assert "label consistency" in result.stdout and r["model"] == "supervised" and r["tstr_samples"] == 500

@@ -54,7 +54,8 @@ def test_image_folder_classes_become_labels_and_the_decoding_is_cached(tmp_path,
     data = load_training_set("imagefolder", str(folder))
     assert data.images.dtype == torch.uint8 and data.image_shape == (3, 32, 32)
     assert data.num_classes == 3 and data.labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4  # sorted folder names
-    expected = np.asarray(Image.open(folder / "disk" / "002.png")).transpose(2, 0, 1)
+    with Image.open(folder / "disk" / "002.png") as image:
+        expected = np.asarray(image).transpose(2, 0, 1)
     assert np.array_equal(data.images[6].numpy(), expected)  # pixels as in the file, channels first
     assert len(list(cache.glob("folders/*.npy"))) == 1
 
@@ -175,7 +176,7 @@ def test_resume_is_exact_on_the_streaming_path(tmp_path, cache):
     assert json.loads((whole / "config.json").read_text())["data_on_device"] == "no"
 
 
-def test_conv_run_on_a_colour_folder_learns_and_generates_png_files(tmp_path, cache):
+def test_conv_run_on_a_colour_folder_learns_and_generates_png_files(tmp_path, cache, script):
     folder = write_shapes(tmp_path / "shapes", per_class=40)
     run = train(tmp_path, "run", "--dataset", "imagefolder", "--data-root", folder, "--arch", "conv",
                 "--conv-width", "16", "--model", "supervised", "--z-dim", "4", "--steps", "150", "--batch-size", "30",
@@ -185,14 +186,14 @@ def test_conv_run_on_a_colour_folder_learns_and_generates_png_files(tmp_path, ca
     for picture in ("style_grid.png", "latent_scatter.png", "losses.png"):
         assert (run / picture).stat().st_size > 1000
 
-    run_script("launch/generate.py", "--checkpoint", run, "--label", "all", "--num-samples", "9", "--out",
+    script("launch/generate.py", "--checkpoint", run, "--label", "all", "--num-samples", "9", "--out",
                tmp_path / "synthetic/")
     files = sorted(p.relative_to(tmp_path / "synthetic").as_posix() for p in (tmp_path / "synthetic").rglob("*.png"))
     assert files[:2] == ["0/000000.png", "0/000003.png"] and len(files) == 9  # a subfolder per class
-    assert Image.open(tmp_path / "synthetic" / files[0]).size == (32, 32)
-    assert Image.open(tmp_path / "synthetic" / files[0]).mode == "RGB"
+    with Image.open(tmp_path / "synthetic" / files[0]) as image:
+        assert image.size == (32, 32) and image.mode == "RGB"
 
-    result = run_script("launch/evaluate.py", "--checkpoint", run, "--num-samples", "60", "--tstr-samples", "60",
+    result = script("launch/evaluate.py", "--checkpoint", run, "--num-samples", "60", "--tstr-samples", "60",
                         "--json", tmp_path / "eval.json")
     r = json.loads((tmp_path / "eval.json").read_text())
     assert r["reference_split"] == "train" and "parzen_ll" not in r  # Parzen is for 28x28 grayscale data

@@ -239,7 +239,7 @@ class PlantedPickle:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_planted_pickles_are_refused_never_run(tmp_path):
+def test_planted_pickles_are_refused_never_run(tmp_path, script):
     run_script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
     marker = tmp_path / "pwned"
     checkpoint = tmp_path / "checkpoints" / "step_000010"
@@ -250,7 +250,7 @@ def test_planted_pickles_are_refused_never_run(tmp_path):
 
     result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "20", check=False)
     assert result.returncode == 2 and "optim_P.bin cannot be loaded safely" in result.stderr
-    run_script("launch/generate.py", "--checkpoint", tmp_path, "--num-samples", "4", "--out", tmp_path / "s.npz")
+    script("launch/generate.py", "--checkpoint", tmp_path, "--num-samples", "4", "--out", tmp_path / "s.npz")
     from aae_dist import AAE
     AAE.from_pretrained(str(tmp_path))
     assert not marker.exists()
