@@ -17,7 +17,7 @@ FIELDS = {"impl", "device", "device_name", "torch_version", "threads", "world_si
 def test_throughput_writes_a_record_per_configuration(tmp_path):
     out = tmp_path / "bench.json"
     result = run_script("benchmarks/throughput.py", "--batch-sizes", "8,16", "--precision", "no,bf16", "--steps",
-                        "3", "--warmup", "1", "--hidden", "16", "--disc-hidden", "8", "--seed-baseline",
+                        "3", "--rounds", "1", "--warmup", "1", "--hidden", "16", "--disc-hidden", "8", "--seed-baseline",
                         "--data-root", DATA_ROOT, "--json", out)
     records = json.loads(out.read_text())
     configs = [(r["impl"], r["batch_size"], r["precision"]) for r in records]
