@@ -211,7 +211,7 @@ def load_image_folder(root, image_size=None):
 def _decode_all(files, image_size):
     workers = min(8, os.cpu_count() or 1) if len(files) > 2000 else 0
     loader = torch.utils.data.DataLoader(_DecodedFolder(files, image_size), batch_size=256, num_workers=workers,
-                                         collate_fn=list)
+                                         collate_fn=list, generator=torch.Generator())  # not the global RNG
     images, first = [], None
     for batch in loader:
         for image, error in batch:
