@@ -45,12 +45,12 @@ class ImageClassifier(nn.Module):
 
 
 @torch.enable_grad()  # also when called from an evaluation under no_grad
-def fit_classifier(images, labels, epochs=2.0, batch_size=128, seed=0, device="cpu", classes=None):
+def fit_classifier(images, labels, epochs=2.0, batch_size=128, seed=0, device="cpu"):
     """A fresh ImageClassifier trained with Adam on images (n, c, h, w) in [0, 1] and their labels for `epochs`
     (fractions allowed) epochs; about 99% test accuracy on MNIST."""
     torch.manual_seed(seed)
     images, labels = images.to(device), labels.to(device)
-    model = ImageClassifier(images.shape[1], classes or int(labels.max()) + 1).to(device)
+    model = ImageClassifier(images.shape[1], int(labels.max()) + 1).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = [index for _ in range(math.ceil(epochs))
                for index in torch.randperm(len(images), device=device).split(batch_size)]

@@ -171,9 +171,7 @@ def decode_image(path, image_size=None):
             tensor = TF.pil_to_tensor(image)
     except (UnidentifiedImageError, OSError, ValueError) as error:
         raise AAEError(f"{path} is not a readable image ({one_line(error, 120)}); remove or replace it") from error
-    if image_size is not None:
-        tensor = TF.center_crop(TF.resize(tensor, image_size, antialias=True), [image_size, image_size])
-    return tensor
+    return tensor if image_size is None else resize_images(tensor[None], image_size)[0]
 
 
 class _DecodedFolder(torch.utils.data.Dataset):
@@ -194,7 +192,7 @@ def load_image_folder(root, image_size=None):
     """A folder of images as (uint8 (N, c, h, w), labels or None), decoded once (by DataLoader workers) into a
     memory-mapped uint8 cache in cache_dir() that later runs read instead; a changed folder is decoded again."""
     files, labels, classes = list_image_folder(root)
-    stats = [(os.path.relpath(f, root), os.stat(f).st_size, os.stat(f).st_mtime_ns) for f in files]
+    stats = [(os.path.relpath(f, root), s.st_size, s.st_mtime_ns) for f, s in zip(files, map(os.stat, files))]
     key = hashlib.sha1(json.dumps([os.path.abspath(root), image_size, stats]).encode()).hexdigest()[:16]
     cached = os.path.join(cache_dir(), "folders", f"{key}.npy")
     if not os.path.isfile(cached):

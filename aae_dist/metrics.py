@@ -117,12 +117,12 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
     real_y = None if real_labels is None else real_labels.to(device)
     results = {"dataset": dataset, "model": aae.config.model, "num_samples": num_samples, "seed": seed,
                "reference_split": split}
-    batches = lambda *tensors: zip(*[t.split(batch_size) if t is not None else [None] * len(real_x.split(batch_size))
-                                     for t in tensors])
+    x_batches = real_x.split(batch_size)
+    y_batches = real_y.split(batch_size) if real_y is not None else [None] * len(x_batches)
 
     # reconstruction of the real images, as in training (BCE per pixel) and per image (nats)
     reconstruct = lambda x, y: aae.decoder(aae.decoder_input(aae.encoder(x), y))  # y: what a conditional decoder reads
-    bce = sum(reconstruction_loss(reconstruct(x, y), x) * len(x) for x, y in batches(real_x, real_y)) / len(real_x)
+    bce = sum(reconstruction_loss(reconstruct(x, y), x) * len(x) for x, y in zip(x_batches, y_batches)) / len(real_x)
     results.update(recon_bce_per_pixel=bce.item(), recon_nats_per_image=bce.item() * real_x[0].numel())
 
     samples, _, sample_requested = generate(aae, num_samples, batch_size, generator)
@@ -133,7 +133,7 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
         results.update(parzen_evaluation(samples.flatten(1), validation, real_x))
 
     # aggregated posterior q(z) of the real images against the prior
-    codes = torch.cat([aae.encoder(x) for x in real_x.split(batch_size)]).float()
+    codes = torch.cat([aae.encoder(x) for x in x_batches]).float()
     prior_z = aae.prior.sample(len(codes), generator).float()
     mmd2, bandwidth = mmd(codes[:mmd_samples], prior_z[:mmd_samples])
     # torch.cov of a (1, n) input is 0-d: keep every covariance a z_dim x z_dim matrix
@@ -148,7 +148,7 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
 
     # the discriminator's mean probability of "prior sample" (codes paired with the real labels, as in training)
     d_prob = lambda z: torch.cat([torch.sigmoid(aae.discriminator(aae.discriminator_input(b, y)).float())
-                                  for b, y in batches(z, real_y)]).mean()
+                                  for b, y in zip(z.split(batch_size), y_batches)]).mean()
     results.update(d_prior=d_prob(prior_z).item(), d_encoded_test=d_prob(codes).item())
 
     # sample quality in the feature space of the dataset's classifier (labelled data only)

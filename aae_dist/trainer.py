@@ -79,9 +79,9 @@ class Trainer:
         # accumulation, no XLA) but per-step overhead, and under fp16 it would update the loss scale after every
         # optimizer, so that the second optimizer of a phase could unscale with a scale its gradients were not
         # made with.
-        self.base_lrs = {name: getattr(config, lr) for name, (_, lr) in self.model.optimizers().items()}
-        self.optimizers = {name: self._optimizer(network, lr)
-                           for name, (network, lr) in self.model.optimizers().items()}
+        optimizers = self.model.optimizers()
+        self.base_lrs = {name: getattr(config, lr) for name, (_, lr) in optimizers.items()}
+        self.optimizers = {name: self._optimizer(network, lr) for name, (network, lr) in optimizers.items()}
         # Under DDP the networks come back wrapped (same parameters); the phases call these when they train.
         self.wrapped = {name: accelerator.prepare_model(network) for name, network in self.networks.items()}
         # Checkpoints: networks and optimizers are written by name (checkpoints.write_training_state); Accelerate
