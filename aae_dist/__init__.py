@@ -3,9 +3,9 @@
 from .config import TrainConfig
 from .errors import AAEError, ConfigError
 from .models import AAE, ModelConfig, Phase
-from .objectives import OBJECTIVES, SupervisedAAE, VanillaAAE
+from .objectives import OBJECTIVES, ClusteringAAE, SemiSupervisedAAE, SupervisedAAE, VanillaAAE
 from .priors import GaussianPrior, MixturePrior, Prior, SwissRollPrior, build_prior
 from .trainer import Trainer
 
-__all__ = ["AAE", "AAEError", "ConfigError", "GaussianPrior", "MixturePrior", "ModelConfig", "OBJECTIVES", "Phase",
-           "Prior", "SupervisedAAE", "SwissRollPrior", "TrainConfig", "Trainer", "VanillaAAE", "build_prior"]
+__all__ = ["AAE", "AAEError", "ClusteringAAE", "ConfigError", "GaussianPrior", "MixturePrior", "ModelConfig", "OBJECTIVES", "Phase",
+           "Prior", "SemiSupervisedAAE", "SupervisedAAE", "SwissRollPrior", "TrainConfig", "Trainer", "VanillaAAE", "build_prior"]

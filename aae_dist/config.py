@@ -10,7 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from .data import DATASETS
+from .data import DATASETS, parse_num_labels
 from .errors import ConfigError
 from .models import ModelConfig
 from .networks import ARCHS
@@ -40,8 +40,9 @@ def _default_data_root():
 @dataclass
 class TrainConfig:
     model: str = field(default="vanilla", metadata=dict(
-        help="AAE variant: vanilla (the lecture's) or supervised (class-conditional: the decoder reads the label; "
-             "its recipe changes the defaults, see the README)", choices=OBJECTIVES.keys()))  # a live view
+        help="AAE variant: vanilla (the lecture's), supervised (class-conditional: the decoder reads the label), "
+             "semi-supervised (a class head trained on --num-labels labels) or clustering (--clusters); each but "
+             "vanilla has its own recipe of defaults, see the README", choices=OBJECTIVES.keys()))  # a live view
     preset: str = field(default="seed", metadata=dict(
         help="recipe whose values replace the defaults (flags given still win): seed = the lecture's, paper = the "
              "AAE paper's likelihood model (z 5, D 1000-1000, prior std 5, no dropout, mse)", choices=tuple(PRESETS)))
@@ -85,6 +86,12 @@ class TrainConfig:
     swiss_roll_turns: float = field(default=2.0, metadata=dict(help="swiss-roll prior: turns of the spiral"))
     label_to_discriminator: bool = field(default=False, metadata=dict(
         help="supervised: D judges (code, label) pairs, so that the code cannot tell the classes apart"))
+    num_labels: str = field(default="100", metadata=dict(
+        help="semi-supervised: the size of the labelled subset (class-balanced, fixed by --seed; saved in the run as "
+             "labelled_subset.json), or all"))
+    clusters: int = field(default=16, metadata=dict(help="clustering: the number of clusters (categories of y)"))
+    input_noise: float = field(default=0.0, metadata=dict(
+        help="std of Gaussian noise added to the encoder's input in training"))
     code_noise: float = field(default=0.0, metadata=dict(
         help="std of Gaussian noise added to the encoder's codes in training (the decoder and D see the noisy codes)"))
     discriminator_steps: int = field(default=1, metadata=dict(
@@ -98,10 +105,14 @@ class TrainConfig:
         choices=OPTIMIZERS))
     lr_recon: float = field(default=1e-4, metadata=dict(help="lr of the reconstruction phase (optim_P, optim_Q_enc)"))
     lr_reg: float = field(default=5e-5, metadata=dict(help="lr of the regularization phase (optim_D, optim_Q_gen)"))
+    lr_cls: float = field(default=1e-3, metadata=dict(help="semi-supervised: lr of the classification phase "
+                                                          "(optim_Q_cls)"))
     momentum_recon: float = field(default=0.9, metadata=dict(help="--optimizer sgd: momentum of the reconstruction "
                                                                   "phase's optimizers"))
     momentum_reg: float = field(default=0.1, metadata=dict(help="--optimizer sgd: momentum of the regularization "
                                                                 "phase's optimizers"))
+    momentum_cls: float = field(default=0.9, metadata=dict(help="--optimizer sgd: momentum of the classification "
+                                                              "phase's optimizer"))
     lr_schedule: str = field(default="constant", metadata=dict(
         help="every learning rate over the steps: constant, step (x --lr-gamma at each of --lr-milestones) or cosine "
              "(from the rate down to 0 at --steps)", choices=SCHEDULES))
@@ -119,6 +130,9 @@ class TrainConfig:
     # outputs
     output_dir: str | None = field(default=None, metadata=dict(help="run directory (default: runs/<timestamp>)"))
     log_every: int = field(default=50, metadata=dict(help="steps between metrics.jsonl / W&B records"))
+    eval_every: int = field(default=0, metadata=dict(
+        help="steps between evaluations on the test split (test_error of the models with a class head, "
+             "test_recon_bce) in metrics.jsonl and W&B; 0: none"))
     sample_every: int = field(default=500, metadata=dict(help="steps between latent-lattice images"))
     checkpoint_every: int = field(default=1000, metadata=dict(help="steps between checkpoints"))
     keep_checkpoints: int = field(default=0, metadata=dict(help="keep only the newest K checkpoints (0: all)"))
@@ -143,21 +157,25 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{flag(name)} must be a positive integer, got {value!r}")
-        for name in ("keep_checkpoints", "workers"):
+        for name in ("keep_checkpoints", "workers", "eval_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{flag(name)} must be a non-negative integer, got {value!r}")
         if self.image_size is not None and not (isinstance(self.image_size, int) and self.image_size > 0):
             raise ConfigError(f"--image-size must be a positive integer, got {self.image_size!r}")
-        if not self.code_noise >= 0:
-            raise ConfigError(f"--code-noise must be >= 0, got {self.code_noise!r}")
-        for name in ("momentum_recon", "momentum_reg"):
+        for name in ("code_noise", "input_noise"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{flag(name)} must be >= 0, got {getattr(self, name)!r}")
+        if not (isinstance(self.clusters, int) and self.clusters >= 2):
+            raise ConfigError(f"--clusters must be an integer >= 2, got {self.clusters!r}")
+        parse_num_labels(self.num_labels)  # one line if it is neither a positive integer nor all
+        for name in ("momentum_recon", "momentum_reg", "momentum_cls"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{flag(name)} must be in [0, 1), got {getattr(self, name)!r}")
         milestones = parse_milestones(self.lr_milestones)  # one line if they are not positive integers
         if self.lr_schedule == "step" and not milestones:
             raise ConfigError("--lr-schedule step needs --lr-milestones, e.g. --lr-milestones 30000,60000")
-        for name in ("lr_recon", "lr_reg", "prior_std", "lr_gamma"):
+        for name in ("lr_recon", "lr_reg", "lr_cls", "prior_std", "lr_gamma"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
         for name in ("dropout", "disc_dropout"):
@@ -190,6 +208,7 @@ class TrainConfig:
                            dropout=self.dropout, disc_dropout=self.disc_dropout, image_shape=tuple(image_shape),
                            num_classes=num_classes, recon_loss=self.recon_loss,
                            label_to_discriminator=self.label_to_discriminator, code_noise=self.code_noise,
+                           input_noise=self.input_noise, clusters=self.clusters,
                            discriminator_steps=self.discriminator_steps,
                            prior=self.prior_config())
 
@@ -204,7 +223,7 @@ class TrainConfig:
 
 
 # What a checkpoint's weights and data order depend on: a resumed run may not change these.
-RESUME_FIXED = ("model", "optimizer", "dataset", "image_size", "arch", "conv_width", "seed",
+RESUME_FIXED = ("model", "optimizer", "dataset", "image_size", "arch", "conv_width", "seed", "num_labels", "clusters",
                 "label_to_discriminator", "z_dim", "hidden", "disc_hidden", "prior", "prior_std",
                 "mixture_components", "mixture_radius", "mixture_radial_std", "mixture_tangential_std",
                 "swiss_roll_radius", "swiss_roll_turns")
@@ -223,7 +242,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 def train_parser():
     parser = OneLineParser(prog="train.py", description="Train an Adversarial Autoencoder (Makhzani et al. 2015: "
-                           "--model vanilla or supervised) with Accelerate: "
+                           "--model vanilla, supervised, semi-supervised or clustering) with Accelerate: "
                            "`accelerate launch launch/train.py [flags]`.",
                            argument_default=argparse.SUPPRESS)
     for f in dataclasses.fields(TrainConfig):

@@ -12,7 +12,8 @@ Two ways to feed the step, the same batches either way:
   batch on the CPU (from a memory-mapped cache for folders) and it is copied to the device.
 
 A batch is a dict of tensors: "x", images (n, c, h, w) in [0, 1]; "y", their labels (n,), where the dataset has
-them; and the trainer adds a draw of each of the model's priors (e.g. "z_prior").
+them; "x_labelled" and "y_labelled", a mini-batch of the labelled subset, for the models that learn from one
+(semi-supervised); and the trainer adds a draw of each of the model's priors (e.g. "z_prior").
 """
 
 import hashlib
@@ -267,8 +268,9 @@ class ShardedBatches:
     batch, and a resumed run needs no sampler state.
     """
 
-    def __init__(self, images, batch_size, rank=0, world_size=1, seed=0, labels=None):
+    def __init__(self, images, batch_size, rank=0, world_size=1, seed=0, labels=None, stream=0):
         self.images, self.labels, self.batch_size, self.rank, self.seed = images, labels, batch_size, rank, seed
+        self.stream = stream  # another stream of the same seed draws other permutations (the labelled subset's)
         self.global_batch_size = batch_size * world_size
         self.steps_per_epoch = len(images) // self.global_batch_size
         if self.steps_per_epoch == 0:
@@ -278,7 +280,7 @@ class ShardedBatches:
 
     def epoch_order(self, epoch):
         if epoch != self._epoch:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch + self.stream * 2**48)
             self._epoch = epoch
             self._order = torch.randperm(len(self.images), generator=generator).to(self.images.device)
         return self._order
@@ -316,8 +318,8 @@ class StreamedBatches:
     the loader starts (again) at whatever step is asked for, so a resumed run needs no loader state."""
 
     def __init__(self, images, batch_size, rank=0, world_size=1, seed=0, labels=None, device="cpu", workers=2,
-                 steps=None):
-        self.sharded = ShardedBatches(images, batch_size, rank, world_size, seed, labels)
+                 steps=None, stream=0):
+        self.sharded = ShardedBatches(images, batch_size, rank, world_size, seed, labels, stream)
         self.global_batch_size, self.steps_per_epoch = self.sharded.global_batch_size, self.sharded.steps_per_epoch
         self.device, self.workers, self.steps = torch.device(device), workers, steps
         self._next_step, self._iterator = None, None
@@ -352,10 +354,69 @@ def fits_on_device(images, device, share=0.25):
     return images.numel() * images.element_size() <= share * free
 
 
-def make_batches(data, batch_size, rank, world_size, seed, device, on_device="auto", workers=2, steps=None):
+def make_batches(data, batch_size, rank, world_size, seed, device, on_device="auto", workers=2, steps=None,
+                 labelled=None, stream=0):
     """ShardedBatches on `device`, or StreamedBatches where `on_device` is "no" (or "auto" and the set does not
-    fit)."""
+    fit); with `labelled` (indices of the labelled subset), LabelledBatches over those and that subset's."""
+    if labelled is not None:  # the subset repeated to fill a global batch where it is smaller
+        repeated = labelled.repeat(-(-batch_size * world_size // len(labelled)))
+        subset = TrainingSet(data.images[repeated], data.labels[repeated], data.num_classes)
+        make = lambda data, stream: make_batches(data, batch_size, rank, world_size, seed, device, on_device, workers,
+                                                 steps, stream=stream)
+        return LabelledBatches(make(data, 0), make(subset, 1))
     if on_device == "yes" or (on_device == "auto" and fits_on_device(data.images, device)):
         labels = None if data.labels is None else data.labels.to(device)
-        return ShardedBatches(data.images.to(device), batch_size, rank, world_size, seed, labels)
-    return StreamedBatches(data.images, batch_size, rank, world_size, seed, data.labels, device, workers, steps)
+        return ShardedBatches(data.images.to(device), batch_size, rank, world_size, seed, labels, stream)
+    return StreamedBatches(data.images, batch_size, rank, world_size, seed, data.labels, device, workers, steps,
+                           stream)
+
+
+# ------------------------------------------------------------------ the labelled subset (semi-supervised)
+def parse_num_labels(value):
+    """--num-labels: a positive integer, or None for all."""
+    if str(value) == "all":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise AAEError(f"--num-labels must be a positive integer or all, got {value!r}")
+    return number
+
+
+def labelled_subset(labels, num_labels, seed):
+    """The sorted indices of a class-balanced labelled subset of `num_labels` images (all of them for None): an
+    equal share of each class (the first classes one more where it does not divide), drawn by `seed`."""
+    if labels is None:
+        raise AAEError("--num-labels needs labelled data: use class subfolders (--dataset imagefolder) or a `labels` "
+                       "array (npz/pt)")
+    if num_labels is None:
+        return torch.arange(len(labels))
+    classes = int(labels.max()) + 1
+    if num_labels > len(labels):
+        raise AAEError(f"--num-labels {num_labels} exceeds the {len(labels)} training images; use at most "
+                       f"{len(labels)}, or all")
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for c in range(classes):
+        members = torch.nonzero(labels == c).flatten()
+        share = num_labels // classes + (c < num_labels % classes)
+        if share > len(members):
+            raise AAEError(f"--num-labels {num_labels}: class {c} has only {len(members)} images, fewer than its "
+                           f"share {share}; use --num-labels {len(members) * classes} or less")
+        chosen.append(members[torch.randperm(len(members), generator=generator)[:share]])
+    return torch.cat(chosen).sort().values
+
+
+class LabelledBatches:
+    """The batches of `batches`, each with a mini-batch of the labelled subset added ("x_labelled", "y_labelled",
+    the same size), from `labelled`: its own permutations, also a pure function of (seed, step, rank)."""
+
+    def __init__(self, batches, labelled):
+        self.batches, self.labelled = batches, labelled
+        self.global_batch_size, self.steps_per_epoch = batches.global_batch_size, batches.steps_per_epoch
+
+    def batch(self, step):
+        extra = self.labelled.batch(step)
+        return {**self.batches.batch(step), "x_labelled": extra["x"], "y_labelled": extra["y"]}

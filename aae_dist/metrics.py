@@ -95,6 +95,52 @@ def class_accuracy(predicted, labels, classes=10):
     return right.mean().item(), per_class
 
 
+def cluster_labels(train_probabilities, train_labels):
+    """The AAE paper's rule (section 7): each cluster takes the label of the training image with the highest
+    q(y = cluster | x). train_probabilities (n, clusters) -> (clusters,) labels."""
+    return train_labels[train_probabilities.argmax(0).cpu()]
+
+
+def predict(aae, images, batch_size=1000):
+    """q(y|x) (n, classes) of uint8 images, on the CPU, in batches."""
+    return torch.cat([aae.class_probabilities(to_model_input(x).to(aae.device)).cpu() for x in images.split(batch_size)])
+
+
+def predicted_classes(aae, test_images, train_images=None, train_labels=None, batch_size=1000):
+    """The class each test image is put in: the argmax of q(y|x), through the clusters' labels for clustering
+    (`cluster_labels`, on the training images). Returns (classes, clusters or None, cluster labels or None)."""
+    argmax = predict(aae, test_images, batch_size).argmax(1)
+    if aae.decodes_classes:
+        return argmax, None, None
+    labels = cluster_labels(predict(aae, train_images, batch_size), train_labels)
+    return labels[argmax], argmax, labels
+
+
+def reconstruction_bce(aae, x_batches, y_batches):
+    """Mean BCE per pixel of the reconstructions of image batches (y_batches: their labels, which a conditional
+    decoder reads, or Nones)."""
+    total = sum(reconstruction_loss(aae.reconstruction_logits(x, y), x) * len(x) for x, y in zip(x_batches, y_batches))
+    return total.item() / sum(map(len, x_batches))
+
+
+def batches_of(images, labels, device, batch_size=1000):
+    """(float image batches on `device`, label batches or Nones) of uint8 images."""
+    x_batches = [to_model_input(x).to(device) for x in images.split(batch_size)]
+    y_batches = [None] * len(x_batches) if labels is None else [y.to(device) for y in labels.split(batch_size)]
+    return x_batches, y_batches
+
+
+@torch.no_grad()
+def test_metrics(aae, test_images, test_labels, train_images=None, train_labels=None, batch_size=1000):
+    """The fast evaluation of --eval-every, in batches: the reconstruction of the test images (BCE per pixel) and,
+    for the models with a class head and labelled data, the test error (a fraction)."""
+    record = {"test_recon_bce": reconstruction_bce(aae, *batches_of(test_images, test_labels, aae.device, batch_size))}
+    if aae.categorical and test_labels is not None and (aae.decodes_classes or train_labels is not None):
+        predicted = predicted_classes(aae, test_images, train_images, train_labels, batch_size)[0]
+        record["test_error"] = (predicted != test_labels.cpu()).float().mean().item()
+    return record
+
+
 def train_on_synthetic(aae, test_images, test_labels, n, seed, batch_size=1000):
     """TSTR: a fresh classifier of the evaluation classifier's architecture and recipe trained on n generated
     samples balanced over the classes, tested on the real test set. Returns its test accuracy."""
@@ -102,6 +148,24 @@ def train_on_synthetic(aae, test_images, test_labels, n, seed, batch_size=1000):
     images, _, labels = generate(aae, n, batch_size, generator)
     classifier = fit_classifier(images, labels, device=aae.device)
     return (classifier.embed(test_images)[1].cpu() == test_labels).float().mean().item()
+
+
+def classification(aae, dataset, data_root, test_images, test_labels, image_size=None, batch_size=1000):
+    """The models with a class head: the test error (a fraction), the accuracy of each class and the confusion
+    matrix (rows: true classes, columns: predicted); for clustering also the clusters' labels and sizes."""
+    train_images = train_labels = None
+    if not aae.decodes_classes:  # the clusters are named on the training images
+        train_images, train_labels = load_dataset(dataset, data_root, train=True, download=False,
+                                                  image_size=image_size)
+    predicted, clusters, labels = predicted_classes(aae, test_images, train_images, train_labels, batch_size)
+    classes = int(test_labels.max()) + 1
+    accuracy, per_class = class_accuracy(predicted, test_labels, classes)
+    confusion = torch.bincount(test_labels * classes + predicted, minlength=classes * classes).view(classes, classes)
+    results = {"test_error": 1 - accuracy, "test_accuracy_per_class": per_class, "confusion_matrix": confusion.tolist()}
+    if clusters is not None:
+        results.update(cluster_labels=labels.tolist(),
+                       cluster_sizes=torch.bincount(clusters, minlength=aae.classes).tolist())
+    return results
 
 
 @torch.no_grad()
@@ -114,16 +178,15 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
     generator = torch.Generator(device).manual_seed(seed)
     real_images, real_labels, split = load_reference_set(dataset, data_root, image_size)
     real_x = to_model_input(real_images).to(device)
-    real_y = None if real_labels is None else real_labels.to(device)
     results = {"dataset": dataset, "model": aae.config.model, "num_samples": num_samples, "seed": seed,
                "reference_split": split}
-    x_batches = real_x.split(batch_size)
-    y_batches = real_y.split(batch_size) if real_y is not None else [None] * len(x_batches)
+    x_batches, y_batches = batches_of(real_images, real_labels, device, batch_size)
 
     # reconstruction of the real images, as in training (BCE per pixel) and per image (nats)
-    reconstruct = lambda x, y: aae.decoder(aae.decoder_input(aae.encoder(x), y))  # y: what a conditional decoder reads
-    bce = sum(reconstruction_loss(reconstruct(x, y), x) * len(x) for x, y in zip(x_batches, y_batches)) / len(real_x)
-    results.update(recon_bce_per_pixel=bce.item(), recon_nats_per_image=bce.item() * real_x[0].numel())
+    bce = reconstruction_bce(aae, x_batches, y_batches)
+    results.update(recon_bce_per_pixel=bce, recon_nats_per_image=bce * real_x[0].numel())
+    if aae.categorical and real_labels is not None:
+        results.update(classification(aae, dataset, data_root, real_images, real_labels, image_size, batch_size))
 
     samples, _, sample_requested = generate(aae, num_samples, batch_size, generator)
     samples = samples.to(device)
@@ -133,7 +196,7 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
         results.update(parzen_evaluation(samples.flatten(1), validation, real_x))
 
     # aggregated posterior q(z) of the real images against the prior
-    codes = torch.cat([aae.encoder(x) for x in x_batches]).float()
+    codes = torch.cat([aae.encode(x) for x in x_batches]).float()
     prior_z = aae.prior.sample(len(codes), generator).float()
     mmd2, bandwidth = mmd(codes[:mmd_samples], prior_z[:mmd_samples])
     # torch.cov of a (1, n) input is 0-d: keep every covariance a z_dim x z_dim matrix
@@ -147,7 +210,7 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
                                          f"{bandwidth:.4f}, {min(mmd_samples, len(codes))} samples each")
 
     # the discriminator's mean probability of "prior sample" (codes paired with the real labels, as in training)
-    d_prob = lambda z: torch.cat([torch.sigmoid(aae.discriminator(aae.discriminator_input(b, y)).float())
+    d_prob = lambda z: torch.cat([torch.sigmoid(aae.discriminator_logits(b, y).float())
                                   for b, y in zip(z.split(batch_size), y_batches)]).mean()
     results.update(d_prior=d_prob(prior_z).item(), d_encoded_test=d_prob(codes).item())
 
@@ -165,7 +228,7 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
                    label_entropy=label_entropy(sample_labels, classes), label_entropy_max=math.log(classes),
                    label_histogram=torch.bincount(sample_labels, minlength=classes).tolist())
 
-    if aae.conditional:  # are the samples of the class asked for, and do they teach a classifier?
+    if aae.decodes_classes:  # are the samples of the class asked for, and do they teach a classifier?
         consistency, per_class = class_accuracy(sample_labels, sample_requested, classes)
         results.update(label_consistency=consistency, label_consistency_per_class=per_class,
                        tstr_samples=tstr_samples,

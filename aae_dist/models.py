@@ -60,6 +60,8 @@ class ModelConfig:
     recon_loss: str = "bce"
     label_to_discriminator: bool = False
     code_noise: float = 0.0
+    input_noise: float = 0.0
+    clusters: int = 16
     discriminator_steps: int = 1
     prior: dict = field(default_factory=lambda: {"name": "gaussian", "std": 1.0})
 
@@ -94,6 +96,10 @@ class AAE(nn.Module):
     """
 
     conditional = False  # whether the decoder takes a label (sample(labels=...), generate.py --label)
+    needs_labels = False  # whether training needs labelled data
+    decodes_classes = False  # whether the labels a conditional decoder reads are the data's classes (not clusters)
+    categorical = False  # whether the encoder has a class head q(y|x) (class_probabilities)
+    uses_labelled_subset = False  # whether batches carry a labelled mini-batch (x_labelled, y_labelled; --num-labels)
     own_flags = ()       # TrainConfig fields that only this variant reads (refused for the others)
     recipe = {}          # TrainConfig values that replace the defaults for this variant (flags still win)
 
@@ -106,7 +112,7 @@ class AAE(nn.Module):
 
     def __init__(self, config: ModelConfig):
         super().__init__()
-        if self.conditional and config.num_classes < 1:
+        if self.needs_labels and config.num_classes < 1:
             raise AAEError(f"--model {config.model} needs labelled data, and this data has no labels: use class "
                            "subfolders (--dataset imagefolder) or a `labels` array (npz/pt), or --model vanilla")
         self.config = config
@@ -146,6 +152,11 @@ class AAE(nn.Module):
     def device(self):
         return next(self.parameters()).device
 
+    @property
+    def classes(self):
+        """How many labels a conditional decoder reads: the data's classes (clusters, for clustering)."""
+        return self.config.num_classes
+
     def labels_for(self, n, labels=None):
         """The n labels a conditional variant decodes: `labels` (one class, or one per sample), by default balanced
         (0, 1, ..., K-1, 0, 1, ...). None for the others."""
@@ -155,10 +166,10 @@ class AAE(nn.Module):
                                f"one is {self.config.model}")
             return None
         if labels is None:
-            return torch.arange(n, device=self.device) % self.config.num_classes
+            return torch.arange(n, device=self.device) % self.classes
         labels = torch.as_tensor(labels, device=self.device).long()
-        if labels.lt(0).any() or labels.ge(self.config.num_classes).any():
-            raise AAEError(f"labels must be classes 0..{self.config.num_classes - 1}")
+        if labels.lt(0).any() or labels.ge(self.classes).any():
+            raise AAEError(f"labels must be classes 0..{self.classes - 1}")
         return labels.expand(n) if labels.dim() == 0 else labels
 
     @torch.no_grad()
@@ -172,7 +183,18 @@ class AAE(nn.Module):
 
     @torch.no_grad()
     def encode(self, images):
+        """The codes z (n, z_dim) of images: what the prior is matched against."""
         return self.encoder(images.to(self.device, torch.float32))
+
+    @torch.no_grad()
+    def reconstruction_logits(self, images, labels=None):
+        """The decoder's logits for images encoded (conditional variants: with their labels)."""
+        return self.decoder(self.decoder_input(self.encode(images), labels))
+
+    @torch.no_grad()
+    def class_probabilities(self, images):
+        """q(y|x) (n, classes) of the variants with a class head (`categorical`)."""
+        raise NotImplementedError
 
     @torch.no_grad()
     def sample(self, n, generator=None, labels=None):

@@ -83,12 +83,13 @@ def conv_decoder(in_size, width, image_shape, dropout):
     return nn.Sequential(*layers[:-2])  # the last layer's output is the logits: no dropout or activation
 
 
-def encoder(config):
-    """image (c, h, w) -> latent code (z_dim). The latent layer has no dropout or activation."""
-    c = config
+def encoder(config, out_size=None):
+    """image (c, h, w) -> latent code (z_dim, or out_size values where the variant reads more from its last layer).
+    The latent layer has no dropout or activation."""
+    c, out_size = config, out_size or config.z_dim
     if c.arch == "conv":
-        return conv_encoder(c.image_shape, c.conv_width, c.z_dim, c.dropout)
-    return MLP([math.prod(c.image_shape), c.hidden, c.hidden, c.z_dim], c.dropout)
+        return conv_encoder(c.image_shape, c.conv_width, out_size, c.dropout)
+    return MLP([math.prod(c.image_shape), c.hidden, c.hidden, out_size], c.dropout)
 
 
 def decoder(config, in_size):

@@ -17,8 +17,8 @@ from .tracking import METRICS_NAME, parse  # noqa: E402
 
 def plot_losses(run_dir, path):
     """The first phase's loss (reconstruction) on the left, every other metric of the phases on the right."""
-    with open(os.path.join(run_dir, METRICS_NAME)) as f:
-        records = [record for record in map(parse, f) if record]
+    with open(os.path.join(run_dir, METRICS_NAME)) as f:  # training records (--eval-every writes others)
+        records = [record for record in map(parse, f) if record and "samples_per_s" in record]
     steps = [r["step"] for r in records]
     first, *others = [key for key in records[0] if key not in ("step", "epoch", "samples_per_s")]
     fig, (recon, adversarial) = plt.subplots(1, 2, figsize=(11, 4))
@@ -63,14 +63,14 @@ def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, s
 
     images, labels, split = load_reference_set(dataset, data_root, image_size)
     images, labels = images[:10000], None if labels is None else labels[:10000]
-    codes = torch.cat([aae.encoder(x) for x in to_model_input(images).to(device).split(1000)]).float().cpu()
+    codes = torch.cat([aae.encode(x) for x in to_model_input(images).to(device).split(1000)]).float().cpu()
     paths["latent_scatter"] = os.path.join(run_dir, "latent_scatter.png")
     plot_latent_scatter(codes, labels, aae.prior.sample(len(codes), generator).cpu(), paths["latent_scatter"], split)
 
     if aae.conditional:
         paths["style_grid"] = os.path.join(run_dir, "style_grid.png")
-        save_grid(aae.decode(*style_grid_codes(aae.prior, 10, aae.config.num_classes, generator)),
-                  paths["style_grid"], nrow=aae.config.num_classes)
+        save_grid(aae.decode(*style_grid_codes(aae.prior, 10, aae.classes, generator)),
+                  paths["style_grid"], nrow=aae.classes)
     elif aae.prior.dim == 2:
         paths["manifold"] = os.path.join(run_dir, "manifold.png")
         save_grid(aae.decode(manifold_codes(aae.prior, manifold_size, generator)), paths["manifold"],

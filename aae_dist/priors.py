@@ -80,7 +80,18 @@ class SwissRollPrior(Prior):
         return torch.stack([self.radius * s * torch.cos(angle), self.radius * s * torch.sin(angle)], dim=1)
 
 
-PRIORS = {prior.name: prior for prior in (GaussianPrior, MixturePrior, SwissRollPrior)}
+class CategoricalPrior(Prior):
+    """One-hot vectors of `dim` equally likely categories: the prior of the semi-supervised and clustering AAEs'
+    class head y (Makhzani et al. 2015, sections 6 and 7)."""
+
+    name = "categorical"
+
+    def _sample(self, n, generator, device):
+        categories = torch.randint(self.dim, (n,), generator=generator, device=device)
+        return torch.nn.functional.one_hot(categories, self.dim).float()
+
+
+PRIORS = {prior.name: prior for prior in (GaussianPrior, MixturePrior, SwissRollPrior)}  # of the code z
 TWO_D_PRIORS = {MixturePrior.name, SwissRollPrior.name}
 
 

@@ -27,18 +27,20 @@ from tqdm.auto import tqdm
 from . import checkpoints, run_directory
 from .config import TrainConfig
 from .cuda_graph import CUDAGraphed, uses_cuda_graph
-from .data import load_training_set, make_batches
+from .data import labelled_subset, load_reference_set, load_training_set, make_batches, parse_num_labels
 from .schedules import lr_factor, parse_milestones
 from .devices import make_accelerator
 from .errors import AAEError, ConfigError, TrainingStopped, one_line
 from .files import write_json
 from .interrupts import StopRequests
+from .metrics import test_metrics
 from .models import AAE, evaluating
 from .plots import make_pictures
 from .sampling import save_grid
 from .tracking import Tracker
 
 CONFIG_NAME = "config.json"
+LABELLED_SUBSET_NAME = "labelled_subset.json"
 STOP_POLL = 10  # steps between the ranks' checks for a stop signal under DDP
 MAX_SKIPPED = 50  # fp16: updates of one phase skipped in a row (overflowing gradients) that end the run
 
@@ -92,8 +94,16 @@ class Trainer:
 
         resume_from = self._checkpoint_to_resume() if config.resume else None
         device = accelerator.device
+        # The models that learn from a labelled subset get a mini-batch of it in every batch, by its own seed stream.
+        self.labelled = (labelled_subset(data.labels, parse_num_labels(config.num_labels), config.seed)
+                         if self.model.uses_labelled_subset else None)
         self.batches = make_batches(data, config.batch_size, accelerator.process_index, accelerator.num_processes,
-                                    config.seed, device, config.data_on_device, config.workers, config.steps)
+                                    config.seed, device, config.data_on_device, config.workers, config.steps,
+                                    labelled=self.labelled)
+        self.eval_data = None
+        if config.eval_every and accelerator.is_main_process:  # the test split, and the training set (clustering)
+            test_images, test_labels, _ = load_reference_set(config.dataset, config.data_root, config.image_size)
+            self.eval_data = (test_images, test_labels, data.images, data.labels)
         self.phases = self.model.phases()
         self.milestones = parse_milestones(config.lr_milestones)
         self.skipped = {phase.name: 0 for phase in self.phases}  # fp16: updates skipped in a row
@@ -245,6 +255,9 @@ class Trainer:
         config, accelerator = self.config, self.accelerator
         if accelerator.is_main_process:
             write_json(os.path.join(self.output_dir, CONFIG_NAME), self.run_config())
+            if self.labelled is not None:
+                write_json(os.path.join(self.output_dir, LABELLED_SUBSET_NAME),
+                           {"num_labels": len(self.labelled), "seed": config.seed, "indices": self.labelled.tolist()})
         accelerator.print(
             f"aae_dist: {config.model} AAE on {config.dataset}, {config.steps} steps, batch {config.batch_size} per "
             f"process x {accelerator.num_processes} process(es) = global batch {self.batches.global_batch_size}, "
@@ -272,6 +285,8 @@ class Trainer:
                     sums, count = 0, 0
                 if self.step % config.sample_every == 0 or done:
                     self.save_samples()
+                if config.eval_every and (self.step % config.eval_every == 0 or done):
+                    self.evaluate()
                 path = self.save_checkpoint() if self.step % config.checkpoint_every == 0 or done else None
                 if not done and self._stop_requested(stop):
                     progress.close()
@@ -347,6 +362,14 @@ class Trainer:
         path = os.path.join(self.output_dir, "samples", f"step_{self.step:06d}.png")
         save_grid(images, path, nrow)
         self.tracker.log_image("samples/lattice", path, self.step)
+
+    def evaluate(self):
+        """--eval-every: the model's test metrics (metrics.test_metrics: a batched pass) in metrics.jsonl and W&B,
+        by the main process."""
+        if not self.accelerator.is_main_process:
+            return
+        with evaluating(self.model):
+            self.tracker.log(test_metrics(self.model, *self.eval_data), self.step)
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self):

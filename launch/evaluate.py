@@ -1,7 +1,8 @@
 """Evaluate a trained run: reconstruction, Parzen-window log-likelihood (the AAE paper's protocol, for 28x28
 grayscale data), how well the encoded real images match the prior, the discriminator's view, and sample quality
 in the feature space of a classifier of the dataset (Frechet distance, precision and recall); for
-class-conditional models also label consistency and train-on-synthetic, test-on-real (TSTR) accuracy.
+class-conditional models also label consistency and train-on-synthetic, test-on-real (TSTR) accuracy; for the
+models with a class head (semi-supervised, clustering) the test error, per class and as a confusion matrix.
 
     python launch/evaluate.py --checkpoint runs/a --data-root ../shared/data --json runs/a/eval.json
     python launch/evaluate.py --checkpoint runs/a/checkpoints/step_010000 ...   # the weights at step 10000
@@ -13,6 +14,11 @@ from aae_dist.config import OneLineParser
 from aae_dist.files import write_json
 from aae_dist.metrics import evaluate
 from aae_dist.tracking import log_to_finished_run
+
+# What the JSON records of the run beside its figures.
+RUN_FIELDS = ("model", "dataset", "steps", "seed", "batch_size", "num_labels", "clusters", "z_dim", "hidden",
+              "optimizer", "lr_recon", "lr_reg", "lr_cls", "lr_schedule", "output_dir")
+
 
 
 def parse_args():
@@ -36,6 +42,10 @@ def main():
     config, data_root = read_run(args.checkpoint, args.data_root)
     results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed,
                        tstr_samples=args.tstr_samples, image_size=config.get("image_size"))
+    # a run directory's weights are those of its last step, a checkpoint's those of its own
+    step = checkpoints.read_state(args.checkpoint)["step"] if checkpoints.is_checkpoint(args.checkpoint) else None
+    results["run"] = {"trained_steps": step or config["steps"],
+                      **{key: config.get(key) for key in RUN_FIELDS}}
     print(f"evaluate.py: {args.checkpoint} on {config['dataset']} ({args.num_samples} samples, real images: its "
           f"{results['reference_split']} set)")
     if "parzen_ll" in results:
@@ -53,7 +63,10 @@ def main():
               f"(classifier test accuracy {results['classifier_test_accuracy']:.4f})")
     else:
         print("  classifier              none: the data has no labels to train one on")
-    if aae.conditional:
+    if "test_error" in results:
+        sizes = f", cluster sizes {results['cluster_sizes']}" if "cluster_sizes" in results else ""
+        print(f"  classification          test error {100 * results['test_error']:.2f}%{sizes}")
+    if aae.decodes_classes:
         print(f"  class-conditional       label consistency {results['label_consistency']:.4f}, TSTR accuracy "
               f"{results['tstr_accuracy']:.4f} ({args.tstr_samples} samples; the same classifier trained on real "
               f"data: {results['trtr_accuracy']:.4f})")

@@ -59,7 +59,7 @@ def codes(aae, args, label, generator):
         if not aae.conditional:
             raise AAEError("--style-grid: style grids need a class-conditional model (--model supervised); this "
                            f"run is {aae.config.model}")
-        return *style_grid_codes(aae.prior, args.style_grid, aae.config.num_classes, generator), aae.config.num_classes
+        return *style_grid_codes(aae.prior, args.style_grid, aae.classes, generator), aae.classes
     if args.manifold and aae.prior.dim != 2:
         raise AAEError(f"--manifold needs a 2-D latent; this run's has {aae.prior.dim} dimensions "
                        "(use --lattice or plain samples)")

@@ -43,14 +43,19 @@ DDP_CPU = (*ACCELERATE, "--multi_gpu", "--num_processes", "2", "--num_machines",
            "--dynamo_backend", "no")
 
 
-@pytest.fixture(autouse=True)
-def fresh_accelerate_state():
-    """Accelerate keeps process-wide state; each in-process test starts from none."""
-    yield
+def reset_accelerate_state():
+    """Accelerate keeps process-wide state: forget it, as a new process would start."""
     from accelerate.state import AcceleratorState, GradientState
 
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
+
+
+@pytest.fixture(autouse=True)
+def fresh_accelerate_state():
+    """Each in-process test starts from no Accelerate state."""
+    yield
+    reset_accelerate_state()
 
 
 @pytest.fixture
@@ -68,6 +73,8 @@ def cli(monkeypatch, capsys):
             status = 0
         except SystemExit as exit:
             status = exit.code
+        finally:
+            reset_accelerate_state()  # train.py in this process again starts as in a new one
         out, err = capsys.readouterr()
         return status, out, err
     return call

@@ -36,8 +36,9 @@ def cpu_model():
 
 def assert_matches_golden(run, golden):
     """Bitwise the weights, and exactly the metrics, of the golden run (samples/s aside: it is a timing), on the
-    CPU model it was recorded on. Another CPU may round matrix products differently: there the sums of every
-    tensor and the metrics must agree to a relative 1e-4."""
+    CPU model it was recorded on. Another CPU rounds matrix products differently, and 300 steps of training grow
+    those differences: there the sum of the absolute values of every tensor must agree to a relative 1e-3 and the
+    metrics to 2e-3 (an AMD EPYC measured 4e-4 and 5e-4; a signed sum, nearly cancelling, drifts by 1%)."""
     expected = json.loads((GOLDEN / golden).read_text())
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     records = [{k: v for k, v in r.items() if k != "samples_per_s"} for r in records]
@@ -48,10 +49,9 @@ def assert_matches_golden(run, golden):
     weights = load_file(run / "model.safetensors")
     assert weights.keys() == expected["weights"].keys()
     for key, value in weights.items():
-        for stat, got in (("sum", value.double().sum()), ("abs_sum", value.double().abs().sum())):
-            assert got.item() == pytest.approx(expected["weights"][key][stat], rel=1e-4, abs=1e-6), (key, stat)
+        assert value.double().abs().sum().item() == pytest.approx(expected["weights"][key]["abs_sum"], rel=1e-3), key
     if "metrics" in expected:
-        assert records == [pytest.approx(r, rel=1e-4) for r in expected["metrics"]]
+        assert records == [pytest.approx(r, rel=2e-3) for r in expected["metrics"]]
 
 
 # ------------------------------------------------------------------ nothing changes for today's users
@@ -166,6 +166,7 @@ def test_evaluate_reports_label_consistency_and_tstr(tmp_path, script):
     assert 0 <= r["label_consistency"] <= 1 and 0 <= r["tstr_accuracy"] <= 1
     assert len(r["label_consistency_per_class"]) == 10
     assert r["trtr_accuracy"] == r["classifier_test_accuracy"] > 0.8
+    assert r["run"]["trained_steps"] == 20 and r["run"]["model"] == "supervised"  # the run beside its figures
 
 
 @pytest.mark.parametrize("script, flags, message", [

@@ -15,7 +15,7 @@ from .vanilla import VanillaAAE
 
 
 class SupervisedAAE(VanillaAAE):
-    conditional = True
+    conditional = needs_labels = decodes_classes = True
     own_flags = ("label_to_discriminator",)
     # The recipe of the README's run: a conditional D that is stronger than the vanilla AAE's (three updates per
     # step at 4x the lecture's rate), an 8-D code, small enough to leave the class to the label, and a
@@ -24,7 +24,7 @@ class SupervisedAAE(VanillaAAE):
                   steps=20000)
 
     def with_label(self, z, labels):
-        return torch.cat([z, F.one_hot(labels, self.config.num_classes).to(z.dtype)], dim=1)
+        return torch.cat([z, F.one_hot(labels, self.classes).to(z.dtype)], dim=1)
 
     def decoder_input(self, z, labels):
         return self.with_label(z, labels)
@@ -34,5 +34,5 @@ class SupervisedAAE(VanillaAAE):
 
     def preview(self):
         """The style grid: 10 rows of style codes (the same prior draws at every step), one column per class."""
-        z, labels = style_grid_codes(self.prior, 10, self.config.num_classes, torch.Generator().manual_seed(0))
-        return z, labels, self.config.num_classes
+        z, labels = style_grid_codes(self.prior, 10, self.classes, torch.Generator().manual_seed(0))
+        return z, labels, self.classes

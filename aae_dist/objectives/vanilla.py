@@ -48,8 +48,9 @@ class VanillaAAE(AAE):
 
     def code(self, encoder, x):
         """The training code of x: Q(x), plus Gaussian noise of std code_noise where that is set (a stochastic
-        encoder: the decoder learns to decode the whole neighbourhood of each code, and D sees the noisy codes)."""
-        z = encoder(x)
+        encoder: the decoder learns to decode the whole neighbourhood of each code, and D sees the noisy codes).
+        With input_noise, Q reads x plus Gaussian noise of that std (the AAE paper's semi-supervised recipe)."""
+        z = encoder(x + self.config.input_noise * torch.randn_like(x) if self.config.input_noise else x)
         return z + self.config.code_noise * torch.randn_like(z) if self.config.code_noise else z
 
     def reconstruct(self, nets, batch):
@@ -69,6 +70,11 @@ class VanillaAAE(AAE):
     def regularize(self, nets, batch):
         z = self.code(nets.encoder, batch["x"])
         return {"g_loss": generator_loss(nets.discriminator(self.discriminator_input(z, batch.get("y"))))}
+
+    @torch.no_grad()
+    def discriminator_logits(self, z, labels=None):
+        """D's logits for codes z (of images with `labels`): high where it takes them for prior samples."""
+        return self.discriminator(self.discriminator_input(z.to(self.device, torch.float32), labels))
 
     def preview(self):
         return latent_lattice(self.config.z_dim), None, 10  # the lecture's 10 x 10 lattice

@@ -1,0 +1,123 @@
+"""The semi-supervised AAE (Makhzani et al. 2015, section 6, figure 8).
+
+The encoder q(y, z | x) has two heads on one trunk (one last layer of K + z_dim outputs): y, a softmax over the K
+classes, and z, the style code. The decoder reads [y, z]. Two discriminators: D_y teaches q(y) to look like the
+categorical prior (one-hot vectors), D_z teaches q(z) to look like the Gaussian prior. One step, four phases:
+  1. reconstruction   Q, P train; loss recon(P([y, z]), x);                             optim_P + optim_Q_enc
+  2. discriminator    Q eval and frozen; D_y on (one-hot samples, y), D_z on (prior, z);  optim_D_y + optim_D_z
+  3. generator        Q train; D_y, D_z frozen; loss -log D_y(y) - log D_z(z);           optim_Q_gen
+  4. classification   Q train on a mini-batch of the labelled subset (--num-labels);
+                      loss cross-entropy of y;                                           optim_Q_cls
+Phases 1-3 see every training image, without its label; only phase 4 reads labels, those of the subset.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from ..losses import discriminator_loss, generator_loss, reconstruction_loss
+from ..models import AAE, Phase
+from ..networks import decoder, discriminator, encoder
+from ..priors import CategoricalPrior
+from ..sampling import style_grid_codes
+
+
+class SemiSupervisedAAE(AAE):
+    conditional = needs_labels = decodes_classes = categorical = uses_labelled_subset = True
+    own_flags = ("num_labels", "lr_cls", "momentum_cls")
+    # The README's recipe (section "Semi-supervised classification"): the paper's networks (2 x 1000 everywhere,
+    # a 10-D style code, input noise of std 0.3, no dropout) trained with Adam.
+    recipe = dict(z_dim=10, hidden=1000, disc_hidden=1000, dropout=0.0, disc_dropout=0.0, input_noise=0.3,
+                  lr_recon=1e-3, lr_reg=1e-3, lr_cls=1e-3, steps=30000)
+
+    def build_networks(self):
+        c, k = self.config, self.classes
+        return {"encoder": encoder(c, k + c.z_dim), "decoder": decoder(c, k + c.z_dim),
+                "discriminator_y": discriminator(k, c.disc_hidden, c.disc_dropout),
+                "discriminator_z": discriminator(c.z_dim, c.disc_hidden, c.disc_dropout)}
+
+    def priors(self):
+        return {"z_prior": self.prior, "y_prior": CategoricalPrior(self.classes)}
+
+    def optimizers(self):
+        return {"optim_P": (self.decoder, "lr_recon"), "optim_Q_enc": (self.encoder, "lr_recon"),
+                "optim_Q_gen": (self.encoder, "lr_reg"), "optim_D_y": (self.discriminator_y, "lr_reg"),
+                "optim_D_z": (self.discriminator_z, "lr_reg"),
+                **({"optim_Q_cls": (self.encoder, "lr_cls")} if self.uses_labelled_subset else {})}
+
+    def phases(self):
+        discriminator = Phase("discriminator", "d_loss", self.discriminate, ("optim_D_y", "optim_D_z"),
+                              trains=("discriminator_y", "discriminator_z"), uses=("encoder",), eval=("encoder",))
+        return [Phase("reconstruction", "recon_loss", self.reconstruct, ("optim_P", "optim_Q_enc"),
+                      trains=("encoder", "decoder")),
+                *[discriminator] * self.config.discriminator_steps,
+                Phase("generator", "g_loss", self.regularize, ("optim_Q_gen",), trains=("encoder",),
+                      uses=("discriminator_y", "discriminator_z")),
+                *([Phase("classification", "class_loss", self.classify, ("optim_Q_cls",), trains=("encoder",))]
+                  if self.uses_labelled_subset else [])]
+
+    # ------------------------------------------------------------ the phases
+    def heads(self, encoder, x):
+        """(class logits, style code z) of x in training: the encoder reads x plus Gaussian noise of std
+        input_noise."""
+        x = x + self.config.input_noise * torch.randn_like(x) if self.config.input_noise else x
+        out = encoder(x)
+        return out[:, :self.classes], out[:, self.classes:]
+
+    def decoder_input(self, z, labels):
+        """[y, z]: y one-hot labels (sampling), or q(y|x) itself (training: pass the probabilities as `labels`)."""
+        y = labels if labels.is_floating_point() else F.one_hot(labels, self.classes)
+        return torch.cat([y.to(z.dtype), z], dim=1)
+
+    def reconstruct(self, nets, batch):
+        x = batch["x"]
+        logits, z = self.heads(nets.encoder, x)
+        y = torch.softmax(logits.float(), dim=1)
+        return {"recon_loss": reconstruction_loss(nets.decoder(self.decoder_input(z, y)), x, self.config.recon_loss)}
+
+    def discriminate(self, nets, batch):
+        logits, z = self.heads(nets.encoder, batch["x"])
+        losses = {}
+        for key, d, real, fake in (("y", nets.discriminator_y, batch["y_prior"], torch.softmax(logits.float(), 1)),
+                                   ("z", nets.discriminator_z, batch["z_prior"], z)):
+            # one forward over [real; fake]: one DDP forward per backward, and larger matmuls
+            real_logits, fake_logits = d(torch.cat([real, fake.to(real.dtype)])).float().chunk(2)
+            losses[f"d_loss_{key}"] = discriminator_loss(real_logits, fake_logits)
+            losses[f"d_fake_{key}"] = torch.sigmoid(fake_logits).mean()
+        return {"d_loss": losses["d_loss_y"] + losses["d_loss_z"], **losses}
+
+    def regularize(self, nets, batch):
+        logits, z = self.heads(nets.encoder, batch["x"])
+        g_y = generator_loss(nets.discriminator_y(torch.softmax(logits.float(), 1)))
+        g_z = generator_loss(nets.discriminator_z(z))
+        return {"g_loss": g_y + g_z, "g_loss_y": g_y, "g_loss_z": g_z}
+
+    def classify(self, nets, batch):
+        logits, _ = self.heads(nets.encoder, batch["x_labelled"])
+        logits, labels = logits.float(), batch["y_labelled"]
+        return {"class_loss": F.cross_entropy(logits, labels),
+                "class_accuracy": (logits.argmax(1) == labels).float().mean()}
+
+    # ------------------------------------------------------------ using a trained model
+    @torch.no_grad()
+    def encode(self, images):
+        return self.encoder(images.to(self.device, torch.float32))[:, self.classes:]
+
+    @torch.no_grad()
+    def class_probabilities(self, images):
+        return torch.softmax(self.encoder(images.to(self.device, torch.float32))[:, :self.classes].float(), 1)
+
+    @torch.no_grad()
+    def reconstruction_logits(self, images, labels=None):
+        """P([q(y|x), z]): the decoder reads the encoder's class probabilities, as in training (`labels` unused)."""
+        out = self.encoder(images.to(self.device, torch.float32))
+        y = torch.softmax(out[:, :self.classes].float(), 1)
+        return self.decoder(self.decoder_input(out[:, self.classes:], y))
+
+    @torch.no_grad()
+    def discriminator_logits(self, z, labels=None):
+        return self.discriminator_z(z.to(self.device, torch.float32))
+
+    def preview(self):
+        """The style grid: 10 rows of style codes, one column per class (the paper's figure 8)."""
+        z, labels = style_grid_codes(self.prior, 10, self.classes, torch.Generator().manual_seed(0))
+        return z, labels, self.classes

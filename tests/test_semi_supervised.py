@@ -1,0 +1,125 @@
+"""The semi-supervised and clustering AAEs (paper sections 6-7): the labelled subset, the categorical prior, who
+changes what in each phase, the clustering rule, and a short run that learns to classify."""
+
+import json
+
+import pytest
+import torch
+
+from aae_dist import AAE, Trainer
+from aae_dist.data import labelled_subset, load_reference_set, load_training_set, to_model_input
+from aae_dist.metrics import classification, cluster_labels, predicted_classes
+from aae_dist.priors import CategoricalPrior
+
+from conftest import DATA_ROOT, TINY, needs_mnist, tiny_config
+
+
+def test_labelled_subset_is_class_balanced_seeded_and_of_the_training_set():
+    labels = torch.arange(1000) % 10
+    subset = labelled_subset(labels, 100, seed=0)
+    assert len(subset) == len(set(subset.tolist())) == 100 and 0 <= subset.min() and subset.max() < 1000
+    assert torch.bincount(labels[subset]).tolist() == [10] * 10
+    assert torch.equal(subset, labelled_subset(labels, 100, seed=0))
+    assert not torch.equal(subset, labelled_subset(labels, 100, seed=1))
+    assert torch.bincount(labels[labelled_subset(labels, 25, seed=0)]).tolist() == [3] * 5 + [2] * 5
+    assert torch.equal(labelled_subset(labels, None, seed=0), torch.arange(1000))  # --num-labels all
+
+
+def test_categorical_prior_draws_balanced_one_hot_vectors():
+    draws = CategoricalPrior(10).sample(20000, torch.Generator().manual_seed(0))
+    assert draws.shape == (20000, 10) and set(draws.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(draws.sum(1), torch.ones(20000))
+    assert (draws.mean(0) - 0.1).abs().max() < 0.01
+    assert torch.equal(draws, CategoricalPrior(10).sample(20000, torch.Generator().manual_seed(0)))
+
+
+def test_clustering_rule_names_each_cluster_by_its_most_confident_training_image():
+    # 3 clusters, 4 training images: cluster 0 is most sure of image 1 (label 7), cluster 1 of image 3 (label 2),
+    # cluster 2 of image 0 (label 5)
+    probabilities = torch.tensor([[0.1, 0.1, 0.8], [0.9, 0.05, 0.05], [0.5, 0.4, 0.1], [0.2, 0.7, 0.1]])
+    assert cluster_labels(probabilities, torch.tensor([5, 7, 2, 2])).tolist() == [7, 2, 5]
+
+    class Hand:  # a clustering model whose q(y|x) is the image's first pixels
+        decodes_classes, device = False, "cpu"
+
+        def class_probabilities(self, x):
+            return x.flatten(1)[:, :3]
+
+    train = (probabilities * 255).round().to(torch.uint8).view(4, 1, 1, 3)
+    test = torch.tensor([[0, 0, 255], [0, 255, 0], [255, 0, 0]], dtype=torch.uint8).view(3, 1, 1, 3)
+    predicted, clusters, labels = predicted_classes(Hand(), test, train, torch.tensor([5, 7, 2, 2]))
+    assert clusters.tolist() == [2, 1, 0] and predicted.tolist() == [5, 2, 7]
+
+
+def snapshot(modules):
+    return [[p.detach().clone() for p in m.parameters()] for m in modules]
+
+
+def changed(modules, before):
+    return [any(not torch.equal(p, b) for p, b in zip(m.parameters(), old)) for m, old in zip(modules, before)]
+
+
+@needs_mnist
+@pytest.mark.parametrize("model", ["semi-supervised", "clustering"])
+def test_each_phase_changes_only_its_own_parameters(tmp_path, model):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model=model))
+    m = trainer.model
+    nets = (m.encoder, m.decoder, m.discriminator_y, m.discriminator_z)
+    batch = trainer.batch(0)
+    expected = {"reconstruction": [True, True, False, False], "discriminator": [False, False, True, True],
+                "generator": [True, False, False, False], "classification": [True, False, False, False]}
+    assert [p.name for p in trainer.phases] == ["reconstruction", "discriminator", "generator",
+                                                *(["classification"] if model == "semi-supervised" else [])]
+    for phase in trainer.phases:
+        before = snapshot(nets)
+        trainer.run_phase(phase, batch)
+        assert changed(nets, before) == expected[phase.name], phase.name
+        assert all(p.grad is None for p in m.parameters())
+    steps = {name: max(int(s["step"]) for s in o.state.values()) for name, o in trainer.optimizers.items()}
+    assert steps == dict(optim_P=1, optim_Q_enc=1, optim_D_y=1, optim_D_z=1, optim_Q_gen=1,
+                         **({"optim_Q_cls": 1} if model == "semi-supervised" else {}))
+
+
+@needs_mnist
+def test_only_the_labelled_phase_reads_labels_and_only_those_of_the_subset(tmp_path):
+    """The same step with every batch label scrambled changes nothing: the classification phase reads the labelled
+    mini-batch, which comes from the subset alone."""
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model="semi-supervised", num_labels="20"))
+    subset = set(trainer.labelled.tolist())
+    assert len(subset) == 20
+    initial = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    batch = trainer.batch(0)
+    # the labelled mini-batch: the subset's images with their labels (batch 100 from 20 images: each 5 times)
+    data = load_training_set("mnist", DATA_ROOT, download=False)
+    subset_x = to_model_input(data.images[trainer.labelled]).flatten(1)
+    match = (batch["x_labelled"].flatten(1)[:, None] == subset_x[None]).all(2)  # (100, 20)
+    assert match.any(1).all() and match.sum(0).tolist() == [5] * 20
+    assert torch.equal(batch["y_labelled"], data.labels[trainer.labelled][match.int().argmax(1)])
+    weights = []
+    for scramble in (False, True):
+        trainer.model.load_state_dict(initial)
+        for o in trainer.optimizers.values():
+            o.state.clear()
+        b = dict(batch, y=torch.randint(10, batch["y"].shape)) if scramble else batch
+        torch.manual_seed(0)
+        trainer.train_step(b)
+        weights.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+@needs_mnist
+def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance(tmp_path, script):
+    run = tmp_path / "run"
+    script("launch/train.py", *TINY, "--hidden", "128", "--model", "semi-supervised", "--num-labels", "100",
+           "--steps", "200", "--eval-every", "100", "--log-every", "50", "--checkpoint-every", "200",
+           "--sample-every", "200", "--output-dir", run)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    errors = [r["test_error"] for r in records if "test_error" in r]
+    assert len(errors) == 2 and errors[-1] < 0.5, errors  # chance: 0.9
+    subset = json.loads((run / "labelled_subset.json").read_text())
+    assert subset["num_labels"] == 100 and len(subset["indices"]) == 100
+    test_images, test_labels, _ = load_reference_set("mnist", DATA_ROOT)
+    result = classification(AAE.from_pretrained(run), "mnist", DATA_ROOT, test_images, test_labels)
+    assert result["test_error"] == pytest.approx(errors[-1])
+    confusion = torch.tensor(result["confusion_matrix"])
+    assert confusion.sum() == 10000 and confusion.trace() == round((1 - errors[-1]) * 10000)
