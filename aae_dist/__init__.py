@@ -7,5 +7,6 @@ from .objectives import OBJECTIVES, ClusteringAAE, SemiSupervisedAAE, Supervised
 from .priors import GaussianPrior, MixturePrior, Prior, SwissRollPrior, build_prior
 from .trainer import Trainer
 
-__all__ = ["AAE", "AAEError", "ClusteringAAE", "ConfigError", "GaussianPrior", "MixturePrior", "ModelConfig", "OBJECTIVES", "Phase",
-           "Prior", "SemiSupervisedAAE", "SupervisedAAE", "SwissRollPrior", "TrainConfig", "Trainer", "VanillaAAE", "build_prior"]
+__all__ = ["AAE", "AAEError", "ClusteringAAE", "ConfigError", "GaussianPrior", "MixturePrior", "ModelConfig",
+           "OBJECTIVES", "Phase", "Prior", "SemiSupervisedAAE", "SupervisedAAE", "SwissRollPrior", "TrainConfig",
+           "Trainer", "VanillaAAE", "build_prior"]

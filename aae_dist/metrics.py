@@ -103,7 +103,8 @@ def cluster_labels(train_probabilities, train_labels):
 
 def predict(aae, images, batch_size=1000):
     """q(y|x) (n, classes) of uint8 images, on the CPU, in batches."""
-    return torch.cat([aae.class_probabilities(to_model_input(x).to(aae.device)).cpu() for x in images.split(batch_size)])
+    return torch.cat([aae.class_probabilities(to_model_input(x).to(aae.device)).cpu()
+                      for x in images.split(batch_size)])
 
 
 def predicted_classes(aae, test_images, train_images=None, train_labels=None, batch_size=1000):

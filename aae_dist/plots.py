@@ -1,5 +1,5 @@
-"""The pictures of a run: loss curves, the encoded test set against the prior, and the manifold sweep (2-D
-codes) or the style grid (class-conditional models)."""
+"""The pictures of a run: loss curves, the encoded test set against the prior, the manifold sweep (2-D codes) or
+the style grid (class-conditional models), and the test images by class or cluster (models with a class head)."""
 
 import os
 
@@ -52,10 +52,21 @@ def plot_latent_scatter(codes, labels, prior_samples, path, split="test"):
     plt.close(fig)
 
 
+def save_cluster_grid(aae, images, path, columns=10):
+    """Row k: the first `columns` of `images` (uint8) whose most probable class (cluster) is k; blank where fewer."""
+    x = to_model_input(images)
+    assigned = torch.cat([aae.class_probabilities(b.to(aae.device)).argmax(1).cpu() for b in x.split(1000)])
+    grid = torch.ones(aae.classes, columns, *x.shape[1:])
+    for k in range(aae.classes):
+        members = x[assigned == k][:columns]
+        grid[k, :len(members)] = members
+    save_grid(grid.flatten(0, 1), path, nrow=columns)
+
+
 @torch.no_grad()
 def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, seed=0, image_size=None):
-    """Write losses.png, latent_scatter.png and style_grid.png (class-conditional models) or manifold.png (2-D
-    latents) into run_dir; returns their paths."""
+    """Write losses.png, latent_scatter.png, style_grid.png (class-conditional models) or manifold.png (2-D
+    latents), and clusters.png (models with a class head) into run_dir; returns their paths."""
     aae = AAE.from_pretrained(run_dir, device=device)
     generator = torch.Generator(device).manual_seed(seed)
     paths = {"losses": os.path.join(run_dir, "losses.png")}
@@ -67,6 +78,9 @@ def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, s
     paths["latent_scatter"] = os.path.join(run_dir, "latent_scatter.png")
     plot_latent_scatter(codes, labels, aae.prior.sample(len(codes), generator).cpu(), paths["latent_scatter"], split)
 
+    if aae.categorical:  # the AAE paper's figure 9: each row the test images the encoder puts in one class/cluster
+        paths["clusters"] = os.path.join(run_dir, "clusters.png")
+        save_cluster_grid(aae, images, paths["clusters"])
     if aae.conditional:
         paths["style_grid"] = os.path.join(run_dir, "style_grid.png")
         save_grid(aae.decode(*style_grid_codes(aae.prior, 10, aae.classes, generator)),

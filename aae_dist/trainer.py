@@ -41,6 +41,7 @@ from .tracking import Tracker
 
 CONFIG_NAME = "config.json"
 LABELLED_SUBSET_NAME = "labelled_subset.json"
+EVAL_TRAINING_IMAGES = 10000  # --eval-every: the training images that name the clusters (clustering)
 STOP_POLL = 10  # steps between the ranks' checks for a stop signal under DDP
 MAX_SKIPPED = 50  # fp16: updates of one phase skipped in a row (overflowing gradients) that end the run
 
@@ -101,9 +102,11 @@ class Trainer:
                                     config.seed, device, config.data_on_device, config.workers, config.steps,
                                     labelled=self.labelled)
         self.eval_data = None
-        if config.eval_every and accelerator.is_main_process:  # the test split, and the training set (clustering)
+        if config.eval_every and accelerator.is_main_process:  # the test split, and training images (clustering)
             test_images, test_labels, _ = load_reference_set(config.dataset, config.data_root, config.image_size)
-            self.eval_data = (test_images, test_labels, data.images, data.labels)
+            train = slice(EVAL_TRAINING_IMAGES)  # a quick pass: evaluate.py reads them all
+            self.eval_data = (test_images, test_labels, data.images[train],
+                              None if data.labels is None else data.labels[train])
         self.phases = self.model.phases()
         self.milestones = parse_milestones(config.lr_milestones)
         self.skipped = {phase.name: 0 for phase in self.phases}  # fp16: updates skipped in a row

@@ -32,8 +32,9 @@ def parse_args():
                         "(a name ending in / or without a suffix: one PNG per image, in a subfolder per class for "
                         "class-conditional models)")
     parser.add_argument("--batch-size", type=int, default=1000, help="images decoded at a time (default: 1000)")
-    parser.add_argument("--label", default="all", help="class-conditional models (--model supervised): the class "
-                        "of every sample, or all: balanced over the classes (default: all)")
+    parser.add_argument("--label", default="all", help="class-conditional models (--model supervised or "
+                        "semi-supervised: a class; clustering: a cluster): the label of every sample, or all: "
+                        "balanced over the labels (default: all)")
     parser.add_argument("--lattice", action="store_true", help="decode the lecture's 100-point latent lattice")
     parser.add_argument("--manifold", type=int, metavar="K", help="decode a K x K sweep over the prior's quantiles "
                         "(2-D latents)")

@@ -27,7 +27,7 @@ class SemiSupervisedAAE(AAE):
     # The README's recipe (section "Semi-supervised classification"): the paper's networks (2 x 1000 everywhere,
     # a 10-D style code, input noise of std 0.3, no dropout) trained with Adam.
     recipe = dict(z_dim=10, hidden=1000, disc_hidden=1000, dropout=0.0, disc_dropout=0.0, input_noise=0.3,
-                  lr_recon=1e-3, lr_reg=1e-3, lr_cls=1e-3, steps=30000)
+                  lr_recon=1e-3, lr_reg=1e-3, lr_cls=1e-3, steps=30000, eval_every=1000)
 
     def build_networks(self):
         c, k = self.config, self.classes
