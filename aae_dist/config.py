@@ -31,6 +31,7 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 OPTIMIZERS = ("adam", "sgd")
 CUDA_GRAPH = ("auto", "on", "off")
 RECON_LOSSES = ("bce", "mse")
+ENCODERS = ("deterministic", "gaussian")
 
 
 def _default_data_root():
@@ -85,13 +86,19 @@ class TrainConfig:
     swiss_roll_radius: float = field(default=3.0, metadata=dict(help="swiss-roll prior: outer radius"))
     swiss_roll_turns: float = field(default=2.0, metadata=dict(help="swiss-roll prior: turns of the spiral"))
     label_to_discriminator: bool = field(default=False, metadata=dict(
-        help="supervised: D judges (code, label) pairs, so that the code cannot tell the classes apart"))
+        help="supervised: D judges (code, label) pairs, so that the code cannot tell the classes apart; "
+             "semi-supervised and clustering: D_z judges (y, z) pairs, so that z is independent of y"))
     num_labels: str = field(default="100", metadata=dict(
         help="semi-supervised: the size of the labelled subset (class-balanced, fixed by --seed; saved in the run as "
              "labelled_subset.json), or all"))
     clusters: int = field(default=16, metadata=dict(help="clustering: the number of clusters (categories of y)"))
     input_noise: float = field(default=0.0, metadata=dict(
         help="std of Gaussian noise added to the encoder's input in training"))
+    encoder: str = field(default="deterministic", metadata=dict(
+        help="the encoder's code: deterministic (z = Q(x)) or gaussian (Q gives a mean and a log-std, and z is drawn "
+             "from them in training, reparameterized; evaluation and pictures use the mean)", choices=ENCODERS))
+    init_std: float = field(default=0.0, metadata=dict(
+        help="initialise every weight from N(0, std^2) and every bias to 0; 0: torch's default initialisation"))
     code_noise: float = field(default=0.0, metadata=dict(
         help="std of Gaussian noise added to the encoder's codes in training (the decoder and D see the noisy codes)"))
     discriminator_steps: int = field(default=1, metadata=dict(
@@ -163,7 +170,7 @@ class TrainConfig:
                 raise ConfigError(f"{flag(name)} must be a non-negative integer, got {value!r}")
         if self.image_size is not None and not (isinstance(self.image_size, int) and self.image_size > 0):
             raise ConfigError(f"--image-size must be a positive integer, got {self.image_size!r}")
-        for name in ("code_noise", "input_noise"):
+        for name in ("code_noise", "input_noise", "init_std"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{flag(name)} must be >= 0, got {getattr(self, name)!r}")
         if not (isinstance(self.clusters, int) and self.clusters >= 2):
@@ -208,7 +215,8 @@ class TrainConfig:
                            dropout=self.dropout, disc_dropout=self.disc_dropout, image_shape=tuple(image_shape),
                            num_classes=num_classes, recon_loss=self.recon_loss,
                            label_to_discriminator=self.label_to_discriminator, code_noise=self.code_noise,
-                           input_noise=self.input_noise, clusters=self.clusters,
+                           input_noise=self.input_noise, clusters=self.clusters, encoder=self.encoder,
+                           init_std=self.init_std,
                            discriminator_steps=self.discriminator_steps,
                            prior=self.prior_config())
 
@@ -224,6 +232,7 @@ class TrainConfig:
 
 # What a checkpoint's weights and data order depend on: a resumed run may not change these.
 RESUME_FIXED = ("model", "optimizer", "dataset", "image_size", "arch", "conv_width", "seed", "num_labels", "clusters",
+                "encoder",
                 "label_to_discriminator", "z_dim", "hidden", "disc_hidden", "prior", "prior_std",
                 "mixture_components", "mixture_radius", "mixture_radial_std", "mixture_tangential_std",
                 "swiss_roll_radius", "swiss_roll_turns")

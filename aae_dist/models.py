@@ -61,6 +61,8 @@ class ModelConfig:
     label_to_discriminator: bool = False
     code_noise: float = 0.0
     input_noise: float = 0.0
+    encoder: str = "deterministic"
+    init_std: float = 0.0
     clusters: int = 16
     discriminator_steps: int = 1
     prior: dict = field(default_factory=lambda: {"name": "gaussian", "std": 1.0})
@@ -119,6 +121,11 @@ class AAE(nn.Module):
         self.prior = build_prior({**config.prior, "dim": config.z_dim})
         for name, network in self.build_networks().items():  # built in order: the seed fixes their weights
             self.add_module(name, network)
+        if config.init_std:  # weights N(0, init_std^2) and zero biases, in place of torch's default
+            for module in self.modules():
+                if isinstance(module, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+                    nn.init.normal_(module.weight, std=config.init_std)
+                    nn.init.zeros_(module.bias)
 
     # ------------------------------------------------------------ what a variant defines
     def build_networks(self) -> dict[str, nn.Module]:
@@ -142,6 +149,20 @@ class AAE(nn.Module):
     def preview(self):
         """(latent codes, labels or None, images per row) decoded into samples/step_N.png during training."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------ the code z, for every variant
+    @property
+    def code_size(self):
+        """The encoder's outputs for z: z_dim, or for a Gaussian encoder a mean and a log-std of z_dim each."""
+        return self.config.z_dim * (2 if self.config.encoder == "gaussian" else 1)
+
+    def training_code(self, out):
+        """z in training from the encoder's code outputs: themselves, or for a Gaussian encoder a draw
+        mean + std * noise (reparameterized: gradients reach both)."""
+        if self.config.encoder != "gaussian":
+            return out
+        mean, log_std = out.chunk(2, dim=1)
+        return mean + log_std.exp() * torch.randn_like(mean)
 
     # ------------------------------------------------------------ using a trained model
     @property
@@ -183,8 +204,8 @@ class AAE(nn.Module):
 
     @torch.no_grad()
     def encode(self, images):
-        """The codes z (n, z_dim) of images: what the prior is matched against."""
-        return self.encoder(images.to(self.device, torch.float32))
+        """The codes z (n, z_dim) of images (a Gaussian encoder's mean): what the prior is matched against."""
+        return self.encoder(images.to(self.device, torch.float32))[:, :self.config.z_dim]
 
     @torch.no_grad()
     def reconstruction_logits(self, images, labels=None):

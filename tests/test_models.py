@@ -92,3 +92,23 @@ def test_latent_lattice_is_the_lectures():
         assert torch.allclose(z[k], expected)
     assert math.isclose(z.abs().max().item(), 2.0, rel_tol=1e-6)
     assert latent_lattice(5)[:, 2:].abs().sum() == 0
+
+
+@pytest.mark.parametrize("model", ["vanilla", "semi-supervised"])
+def test_a_gaussian_encoder_draws_its_training_code_around_its_mean(model):
+    aae = AAE(ModelConfig(model=model, encoder="gaussian", z_dim=3, hidden=16, disc_hidden=8))
+    x = torch.rand(1, 1, 28, 28).expand(20000, 1, 28, 28)
+    heads = aae.heads if model != "vanilla" else lambda encoder, x: (None, aae.code(encoder, x))
+    z = heads(aae.encoder.eval(), x)[1].detach()
+    mean = aae.encode(x[:1])
+    assert z.shape == (20000, 3) and z.std(0).min() > 0.1  # a draw per image, not the mean
+    torch.testing.assert_close(z.mean(0, keepdim=True), mean, atol=0.05, rtol=0)
+    assert torch.equal(aae.encode(x[:2]), aae.encode(x[:2]))  # evaluation reads the mean
+
+
+def test_init_std_draws_every_weight_from_that_normal():
+    aae = AAE(ModelConfig(init_std=0.01))
+    linears = [m for m in aae.modules() if isinstance(m, nn.Linear)]
+    assert len(linears) == 9 and all(m.bias.abs().max() == 0 for m in linears)
+    assert all(m.weight.std().item() == pytest.approx(0.01, rel=0.1) for m in linears if m.weight.numel() > 1000)
+    assert AAE(ModelConfig()).encoder[0].weight.std().item() == pytest.approx(1 / math.sqrt(3 * 784), rel=0.05)

@@ -60,11 +60,13 @@ def changed(modules, before):
 
 
 @needs_mnist
-@pytest.mark.parametrize("model", ["semi-supervised", "clustering"])
-def test_each_phase_changes_only_its_own_parameters(tmp_path, model):
-    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model=model))
+@pytest.mark.parametrize("model, pairs", [("semi-supervised", False), ("semi-supervised", True),
+                                         ("clustering", False)])
+def test_each_phase_changes_only_its_own_parameters(tmp_path, model, pairs):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model=model, label_to_discriminator=pairs))
     m = trainer.model
     nets = (m.encoder, m.decoder, m.discriminator_y, m.discriminator_z)
+    assert m.discriminator_z[0].in_features == m.config.z_dim + pairs * m.classes  # (y, z) pairs, or z
     batch = trainer.batch(0)
     expected = {"reconstruction": [True, True, False, False], "discriminator": [False, False, True, True],
                 "generator": [True, False, False, False], "classification": [True, False, False, False]}

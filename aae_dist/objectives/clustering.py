@@ -10,7 +10,7 @@ from .semi_supervised import SemiSupervisedAAE
 
 class ClusteringAAE(SemiSupervisedAAE):
     needs_labels = decodes_classes = uses_labelled_subset = False
-    own_flags = ("clusters",)
+    own_flags = ("clusters", "label_to_discriminator")
     # The README's recipe (section "Unsupervised clustering"): the paper's 2 x 3000 networks and 5-D style code,
     # trained with Adam.
     recipe = dict(z_dim=5, hidden=3000, disc_hidden=3000, dropout=0.0, disc_dropout=0.0, input_noise=0.3,

@@ -23,7 +23,7 @@ from ..sampling import style_grid_codes
 
 class SemiSupervisedAAE(AAE):
     conditional = needs_labels = decodes_classes = categorical = uses_labelled_subset = True
-    own_flags = ("num_labels", "lr_cls", "momentum_cls")
+    own_flags = ("num_labels", "lr_cls", "momentum_cls", "label_to_discriminator")
     # The README's recipe (section "Semi-supervised classification"): the paper's networks (2 x 1000 everywhere,
     # a 10-D style code, input noise of std 0.3, no dropout) trained with Adam.
     recipe = dict(z_dim=10, hidden=1000, disc_hidden=1000, dropout=0.0, disc_dropout=0.0, input_noise=0.3,
@@ -31,9 +31,10 @@ class SemiSupervisedAAE(AAE):
 
     def build_networks(self):
         c, k = self.config, self.classes
-        return {"encoder": encoder(c, k + c.z_dim), "decoder": decoder(c, k + c.z_dim),
+        return {"encoder": encoder(c, k + self.code_size), "decoder": decoder(c, k + c.z_dim),
                 "discriminator_y": discriminator(k, c.disc_hidden, c.disc_dropout),
-                "discriminator_z": discriminator(c.z_dim, c.disc_hidden, c.disc_dropout)}
+                "discriminator_z": discriminator(c.z_dim + k * c.label_to_discriminator, c.disc_hidden,
+                                                 c.disc_dropout)}
 
     def priors(self):
         return {"z_prior": self.prior, "y_prior": CategoricalPrior(self.classes)}
@@ -61,7 +62,12 @@ class SemiSupervisedAAE(AAE):
         input_noise."""
         x = x + self.config.input_noise * torch.randn_like(x) if self.config.input_noise else x
         out = encoder(x)
-        return out[:, :self.classes], out[:, self.classes:]
+        return out[:, :self.classes], self.training_code(out[:, self.classes:])
+
+    def code_pair(self, y, z):
+        """What D_z judges: z, or with label_to_discriminator the pair (y, z), so that matching the prior makes
+        z independent of y (the class cannot hide in z)."""
+        return torch.cat([y.to(z.dtype), z], dim=1) if self.config.label_to_discriminator else z
 
     def decoder_input(self, z, labels):
         """[y, z]: y one-hot labels (sampling), or q(y|x) itself (training: pass the probabilities as `labels`)."""
@@ -77,8 +83,10 @@ class SemiSupervisedAAE(AAE):
     def discriminate(self, nets, batch):
         logits, z = self.heads(nets.encoder, batch["x"])
         losses = {}
-        for key, d, real, fake in (("y", nets.discriminator_y, batch["y_prior"], torch.softmax(logits.float(), 1)),
-                                   ("z", nets.discriminator_z, batch["z_prior"], z)):
+        y = torch.softmax(logits.float(), 1)
+        for key, d, real, fake in (("y", nets.discriminator_y, batch["y_prior"], y),
+                                   ("z", nets.discriminator_z, self.code_pair(batch["y_prior"], batch["z_prior"]),
+                                    self.code_pair(y, z))):
             # one forward over [real; fake]: one DDP forward per backward, and larger matmuls
             real_logits, fake_logits = d(torch.cat([real, fake.to(real.dtype)])).float().chunk(2)
             losses[f"d_loss_{key}"] = discriminator_loss(real_logits, fake_logits)
@@ -87,8 +95,9 @@ class SemiSupervisedAAE(AAE):
 
     def regularize(self, nets, batch):
         logits, z = self.heads(nets.encoder, batch["x"])
-        g_y = generator_loss(nets.discriminator_y(torch.softmax(logits.float(), 1)))
-        g_z = generator_loss(nets.discriminator_z(z))
+        y = torch.softmax(logits.float(), 1)
+        g_y = generator_loss(nets.discriminator_y(y))
+        g_z = generator_loss(nets.discriminator_z(self.code_pair(y, z)))
         return {"g_loss": g_y + g_z, "g_loss_y": g_y, "g_loss_z": g_z}
 
     def classify(self, nets, batch):
@@ -100,7 +109,7 @@ class SemiSupervisedAAE(AAE):
     # ------------------------------------------------------------ using a trained model
     @torch.no_grad()
     def encode(self, images):
-        return self.encoder(images.to(self.device, torch.float32))[:, self.classes:]
+        return self.encoder(images.to(self.device, torch.float32))[:, self.classes:self.classes + self.config.z_dim]
 
     @torch.no_grad()
     def class_probabilities(self, images):
@@ -109,13 +118,16 @@ class SemiSupervisedAAE(AAE):
     @torch.no_grad()
     def reconstruction_logits(self, images, labels=None):
         """P([q(y|x), z]): the decoder reads the encoder's class probabilities, as in training (`labels` unused)."""
-        out = self.encoder(images.to(self.device, torch.float32))
-        y = torch.softmax(out[:, :self.classes].float(), 1)
-        return self.decoder(self.decoder_input(out[:, self.classes:], y))
+        x = images.to(self.device, torch.float32)
+        return self.decoder(self.decoder_input(self.encode(x), self.class_probabilities(x)))
 
     @torch.no_grad()
     def discriminator_logits(self, z, labels=None):
-        return self.discriminator_z(z.to(self.device, torch.float32))
+        """D_z's logits for codes z; with label_to_discriminator paired with `labels` (classes; for clustering, or
+        without labels, balanced one-hot vectors)."""
+        z = z.to(self.device, torch.float32)
+        y = F.one_hot(self.labels_for(len(z), labels if self.decodes_classes else None), self.classes)
+        return self.discriminator_z(self.code_pair(y, z))
 
     def preview(self):
         """The style grid: 10 rows of style codes, one column per class (the paper's figure 8)."""

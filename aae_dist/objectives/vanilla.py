@@ -18,7 +18,7 @@ from ..sampling import latent_lattice
 class VanillaAAE(AAE):
     def build_networks(self):
         c = self.config
-        return {"encoder": encoder(c),
+        return {"encoder": encoder(c, self.code_size),
                 "decoder": decoder(c, self.input_size(self.decoder_input)),
                 "discriminator": discriminator(self.input_size(self.discriminator_input), c.disc_hidden,
                                                c.disc_dropout)}
@@ -49,8 +49,10 @@ class VanillaAAE(AAE):
     def code(self, encoder, x):
         """The training code of x: Q(x), plus Gaussian noise of std code_noise where that is set (a stochastic
         encoder: the decoder learns to decode the whole neighbourhood of each code, and D sees the noisy codes).
-        With input_noise, Q reads x plus Gaussian noise of that std (the AAE paper's semi-supervised recipe)."""
-        z = encoder(x + self.config.input_noise * torch.randn_like(x) if self.config.input_noise else x)
+        With input_noise, Q reads x plus Gaussian noise of that std (the AAE paper's semi-supervised recipe); a
+        Gaussian encoder draws z from its output (training_code)."""
+        z = self.training_code(encoder(x + self.config.input_noise * torch.randn_like(x) if self.config.input_noise
+                                       else x))
         return z + self.config.code_noise * torch.randn_like(z) if self.config.code_noise else z
 
     def reconstruct(self, nets, batch):
