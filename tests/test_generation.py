@@ -222,20 +222,20 @@ def test_training_writes_pictures_and_plot_cli_redraws_them(tiny_run, script):
 
 @needs_mnist
 @pytest.mark.parametrize("prior", ["mixture", "swiss-roll"])
-def test_training_with_a_paper_prior(tmp_path, prior):
+def test_training_with_a_paper_prior(tmp_path, prior, script):
     run = tmp_path / "run"
-    run_script("launch/train.py", *TINY, "--steps", "10", "--log-every", "5", "--prior", prior, "--output-dir", run)
+    script("launch/train.py", *TINY, "--steps", "10", "--log-every", "5", "--prior", prior, "--output-dir", run)
     aae = AAE.from_pretrained(str(run))
     assert aae.prior.name == prior  # generation and evaluation use the prior the run trained with
     assert json.loads((run / "config.json").read_text())["prior"] == prior
 
 
-def test_paper_preset_and_its_overrides(tmp_path):
+def test_paper_preset_and_its_overrides(tmp_path, cli):
     from aae_dist.config import load_train_config
 
     config = load_train_config({"preset": "paper"})
     assert (config.z_dim, config.hidden, config.disc_hidden, config.prior_std, config.dropout, config.recon_loss) == (
         5, 1000, 1000, 5.0, 0, "mse")
     assert load_train_config({"preset": "paper", "z_dim": 4}).z_dim == 4
-    result = run_script("launch/train.py", "--prior", "mixture", "--z-dim", "3", "--output-dir", tmp_path, check=False)
-    assert result.returncode == 2 and "--prior mixture is 2-D" in result.stderr
+    status, _, err = cli("train.py", "--prior", "mixture", "--z-dim", "3", "--output-dir", tmp_path)
+    assert status == 2 and "--prior mixture is 2-D" in err

@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from aae_dist import Trainer
 from aae_dist.schedules import lr_factor
 
-from conftest import TINY, needs_mnist, run_script, tiny_config
+from conftest import TINY, needs_mnist, tiny_config
 
 
 @needs_mnist

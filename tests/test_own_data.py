@@ -15,7 +15,6 @@ from aae_dist import AAE
 from aae_dist.data import ShardedBatches, StreamedBatches, load_dataset, load_training_set
 from aae_dist.models import ModelConfig
 
-from conftest import run_script
 
 SHAPES = ("square", "disk", "bar")
 
@@ -158,19 +157,18 @@ def test_streaming_gives_the_batches_of_the_device_path(start):
             assert torch.equal(a["x"], b["x"]) and torch.equal(a["y"], b["y"]), step
 
 
-def train(tmp_path, name, *flags):
-    run_script("launch/train.py", "--output-dir", tmp_path / name, "--log-every", "5", "--sample-every", "100",
-               *flags)
+def train(script, tmp_path, name, *flags):
+    script("launch/train.py", "--output-dir", tmp_path / name, "--log-every", "5", "--sample-every", "100", *flags)
     return tmp_path / name
 
 
-def test_resume_is_exact_on_the_streaming_path(tmp_path, cache):
+def test_resume_is_exact_on_the_streaming_path(tmp_path, cache, script):
     np.savez(tmp_path / "d.npz", images=np.random.default_rng(0).integers(0, 256, (64, 12, 12), dtype=np.uint8))
     flags = ["--dataset", "npz", "--data-root", tmp_path / "d.npz", "--data-on-device", "no", "--workers", "1",
              "--hidden", "32", "--disc-hidden", "16", "--batch-size", "10", "--checkpoint-every", "5"]
-    whole = train(tmp_path, "whole", *flags, "--steps", "10")
-    part = train(tmp_path, "part", *flags, "--steps", "5")
-    run_script("launch/train.py", "--output-dir", part, "--resume", "--steps", "10")
+    whole = train(script, tmp_path, "whole", *flags, "--steps", "10")
+    part = train(script, tmp_path, "part", *flags, "--steps", "5")
+    script("launch/train.py", "--output-dir", part, "--resume", "--steps", "10")
     a, b = load_file(whole / "model.safetensors"), load_file(part / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert json.loads((whole / "config.json").read_text())["data_on_device"] == "no"
@@ -178,7 +176,7 @@ def test_resume_is_exact_on_the_streaming_path(tmp_path, cache):
 
 def test_conv_run_on_a_colour_folder_learns_and_generates_png_files(tmp_path, cache, script):
     folder = write_shapes(tmp_path / "shapes", per_class=40)
-    run = train(tmp_path, "run", "--dataset", "imagefolder", "--data-root", folder, "--arch", "conv",
+    run = train(script, tmp_path, "run", "--dataset", "imagefolder", "--data-root", folder, "--arch", "conv",
                 "--conv-width", "16", "--model", "supervised", "--z-dim", "4", "--steps", "150", "--batch-size", "30",
                 "--lr-recon", "1e-3", "--disc-hidden", "32", "--dropout", "0", "--log-every", "10")
     losses = [json.loads(line)["recon_loss"] for line in (run / "metrics.jsonl").read_text().splitlines()]

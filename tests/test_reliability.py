@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 import aae_dist.objectives.vanilla
 from aae_dist import AAEError, Trainer
 
-from conftest import ACCELERATE, DATA_ROOT, DDP_CPU, REPO, TINY, needs_mnist, run_script, tiny_config
+from conftest import DATA_ROOT, DDP_CPU, REPO, TINY, needs_mnist, run_script, tiny_config
 
 pytestmark = needs_mnist
 FLAGS = [*TINY, "--log-every", "5", "--sample-every", "1000"]
@@ -136,42 +136,43 @@ def test_a_dead_rank_ends_the_job(tmp_path):
 
 
 # ------------------------------------------------------------------ checkpoints
-def test_keep_checkpoints(tmp_path):
-    run_script("launch/train.py", *FLAGS, "--steps", "30", "--checkpoint-every", "5", "--keep-checkpoints", "2",
+def test_keep_checkpoints(tmp_path, script):
+    script("launch/train.py", *FLAGS, "--steps", "30", "--checkpoint-every", "5", "--keep-checkpoints", "2",
                "--output-dir", tmp_path)
     assert checkpoint_steps(tmp_path) == [25, 30]
     assert not list((tmp_path / "checkpoints").glob("*.tmp"))
 
 
-def test_broken_and_foreign_checkpoints_are_named_and_skipped(tmp_path):
-    run_script("launch/train.py", *FLAGS, "--steps", "20", "--checkpoint-every", "10", "--output-dir", tmp_path)
+def test_broken_and_foreign_checkpoints_are_named_and_skipped(tmp_path, script, cli):
+    script("launch/train.py", *FLAGS, "--steps", "20", "--checkpoint-every", "10", "--output-dir", tmp_path)
     newest = tmp_path / "checkpoints" / "step_000020"
     optimizer = newest / "optim_Q_gen.bin"
     optimizer.write_bytes(optimizer.read_bytes()[: optimizer.stat().st_size // 2])  # truncated
     foreign = tmp_path / "checkpoints" / "step_000030"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("not a checkpoint")
-    result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "25")
+    result = script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "25")
     assert "skipping checkpoint" in result.stderr and "step_000030" in result.stderr
     assert "optim_Q_gen.bin cannot be loaded safely" in result.stderr
     assert "resumed at step 10" in result.stdout
 
     for path in (tmp_path / "checkpoints").glob("step_0000[12]*"):
         (path / "decoder.safetensors").write_bytes(b"garbage")
-    result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", check=False)
-    assert result.returncode == 2 and "no usable checkpoint" in result.stderr
-    assert "decoder.safetensors cannot be loaded safely" in result.stderr.strip().splitlines()[-1]
+    status, _, err = cli("train.py", "--output-dir", tmp_path, "--resume")
+    assert status == 2 and "no usable checkpoint" in err
+    assert "decoder.safetensors cannot be loaded safely" in err.strip().splitlines()[-1]
 
 
-def test_resume_refuses_another_model_or_dataset(tmp_path):
-    run_script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
+def test_resume_refuses_another_model_or_dataset(tmp_path, script, cli):
+    script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
     for flags, message in [(["--z-dim", "3"], "was trained with --z-dim 2, not --z-dim 3"),
-                           (["--dataset", "fashion-mnist"], "--dataset mnist, not --dataset fashion-mnist")]:
-        result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "20", *flags,
-                            check=False)
-        assert result.returncode == 2 and message in result.stderr
+                           (["--dataset", "fashion-mnist"], "--dataset mnist, not --dataset fashion-mnist"),
+                           (["--model", "supervised"], "was trained with --model vanilla, not --model supervised"),
+                           (["--seed", "3"], "was trained with --seed 0, not --seed 3")]:
+        status, _, err = cli("train.py", "--output-dir", tmp_path, "--resume", "--steps", "20", *flags)
+        assert status == 2 and message in err
     # a safe change: more steps, another learning rate
-    run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "15", "--lr-reg", "1e-5")
+    script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "15", "--lr-reg", "1e-5")
 
 
 # ------------------------------------------------------------------ non-finite losses
@@ -239,8 +240,8 @@ class PlantedPickle:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_planted_pickles_are_refused_never_run(tmp_path, script):
-    run_script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
+def test_planted_pickles_are_refused_never_run(tmp_path, script, cli):
+    script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
     marker = tmp_path / "pwned"
     checkpoint = tmp_path / "checkpoints" / "step_000010"
     for name in ("optim_P.bin", "random_states_0.pkl"):
@@ -248,8 +249,8 @@ def test_planted_pickles_are_refused_never_run(tmp_path, script):
     for name in ("pytorch_model.bin", "model.pt", "training_args.bin"):  # bait beside the weights
         torch.save(PlantedPickle(marker), tmp_path / name)
 
-    result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "20", check=False)
-    assert result.returncode == 2 and "optim_P.bin cannot be loaded safely" in result.stderr
+    status, _, err = cli("train.py", "--output-dir", tmp_path, "--resume", "--steps", "20")
+    assert status == 2 and "optim_P.bin cannot be loaded safely" in err
     script("launch/generate.py", "--checkpoint", tmp_path, "--num-samples", "4", "--out", tmp_path / "s.npz")
     from aae_dist import AAE
     AAE.from_pretrained(str(tmp_path))
@@ -303,7 +304,7 @@ def test_fp16_overflow_at_every_step_stops_the_run(tmp_path, monkeypatch):
     assert trainer.step == 51
 
 
-def test_a_fresh_run_refuses_a_directory_that_holds_a_run(tmp_path, cli):
+def test_a_fresh_run_refuses_a_directory_that_holds_a_run(tmp_path, cli, script):
     run_script("launch/train.py", *FLAGS, "--steps", "5", "--output-dir", tmp_path, "--wandb",
                env={"WANDB_MODE": "offline"})
     assert (tmp_path / "wandb_run_id.txt").exists()
@@ -313,21 +314,14 @@ def test_a_fresh_run_refuses_a_directory_that_holds_a_run(tmp_path, cli):
     status, _, err = cli("train.py", *FLAGS, "--output-dir", tmp_path, "--resume", "--overwrite")
     assert status == 2 and "pass one of them" in err
     (tmp_path / "notes.txt").write_text("mine")  # not a run file: kept
-    run_script("launch/train.py", *FLAGS, "--steps", "10", "--checkpoint-every", "10", "--output-dir", tmp_path,
-               "--overwrite")
+    script("launch/train.py", *FLAGS, "--steps", "10", "--checkpoint-every", "10", "--output-dir", tmp_path,
+           "--overwrite")
     assert checkpoint_steps(tmp_path) == [10] and not (tmp_path / "wandb_run_id.txt").exists()
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [5, 10]
 
 
-def test_resume_refuses_another_seed(tmp_path):
-    run_script("launch/train.py", *FLAGS, "--steps", "5", "--output-dir", tmp_path)
-    result = run_script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "10", "--seed", "3",
-                        check=False)
-    assert result.returncode == 2 and "was trained with --seed 0, not --seed 3" in result.stderr
-
-
-def test_a_full_disk_while_checkpointing_loses_nothing(tmp_path, monkeypatch):
+def test_a_full_disk_while_checkpointing_loses_nothing(tmp_path, monkeypatch, script):
     """The write fails half-way (as safetensors does when the disk is full): the partial checkpoint is removed,
     the previous one stays complete, and the message says how to go on."""
     import aae_dist.checkpoints
@@ -348,12 +342,12 @@ def test_a_full_disk_while_checkpointing_loses_nothing(tmp_path, monkeypatch):
     assert "No space left on device" in message and "--resume" in message and len(message.splitlines()) == 1
     assert checkpoint_steps(tmp_path) == [5] and not list((tmp_path / "checkpoints").glob("*.tmp"))
     monkeypatch.undo()
-    run_script("launch/train.py", "--output-dir", tmp_path, "--resume")  # the intact checkpoint resumes
+    script("launch/train.py", "--output-dir", tmp_path, "--resume")  # the intact checkpoint resumes
 
 
 @pytest.mark.parametrize("broken", ["config.json", "model_config.json", "model.safetensors"])
-def test_broken_run_files_are_named_in_one_line(tmp_path, cli, broken):
-    run_script("launch/train.py", *FLAGS, "--steps", "5", "--output-dir", tmp_path)
+def test_broken_run_files_are_named_in_one_line(tmp_path, cli, script, broken):
+    script("launch/train.py", *FLAGS, "--steps", "5", "--output-dir", tmp_path)
     file = tmp_path / broken
     file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])  # torn
     commands = [("evaluate.py", "--checkpoint", tmp_path)]  # generate.py does not read config.json; --resume does

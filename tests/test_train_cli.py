@@ -56,14 +56,14 @@ def test_seed_recipe_learns_on_real_mnist(tmp_path):
 
 @needs_mnist
 @pytest.mark.parametrize("model", ["vanilla", "supervised"])
-def test_resume_computes_what_the_uninterrupted_run_would(tmp_path, model):
+def test_resume_computes_what_the_uninterrupted_run_would(tmp_path, model, script):
     common = [*TINY, "--model", model, "--log-every", "5", "--checkpoint-every", "10", "--sample-every", "20"]
-    run_script("launch/train.py", *common, "--steps", "20", "--output-dir", tmp_path / "whole")
-    run_script("launch/train.py", *common, "--steps", "10", "--output-dir", tmp_path / "split")
+    script("launch/train.py", *common, "--steps", "20", "--output-dir", tmp_path / "whole")
+    script("launch/train.py", *common, "--steps", "10", "--output-dir", tmp_path / "split")
     with open(tmp_path / "split" / "metrics.jsonl", "a") as f:
         f.write('{"step": 11, "recon_lo')  # a record torn by a kill in mid-write
     # resume takes the run's config.json (hidden 64 ...) and only overrides what is given: here --steps
-    result = run_script("launch/train.py", "--steps", "20", "--output-dir", tmp_path / "split", "--resume")
+    result = script("launch/train.py", "--steps", "20", "--output-dir", tmp_path / "split", "--resume")
     assert "resumed at step 10" in result.stdout
 
     whole, split = (load_file(tmp_path / name / "model.safetensors") for name in ("whole", "split"))
@@ -89,10 +89,10 @@ def test_resume_takes_new_learning_rates(tmp_path):
 
 
 @needs_mnist
-def test_bf16_run(tmp_path):
+def test_bf16_run(tmp_path, script):
     run = tmp_path / "run"
-    run_script("launch/train.py", *TINY, "--steps", "60", "--log-every", "10", "--mixed-precision", "bf16",
-               "--output-dir", run)
+    script("launch/train.py", *TINY, "--steps", "60", "--log-every", "10", "--mixed-precision", "bf16",
+           "--output-dir", run)
     assert json.loads((run / "config.json").read_text())["resolved_mixed_precision"] == "bf16"
     log = records(run)
     assert all(torch.isfinite(torch.tensor(r["recon_loss"])) for r in log)
@@ -158,8 +158,9 @@ def test_missing_data_offline_names_root_and_fix(tmp_path, cli):
     assert status == 2 and str(tmp_path / "nowhere") in line and "--no-download" in line
 
 
-def test_help_states_every_default():
-    out = run_script("launch/train.py", "--help", env={"COLUMNS": "200"}).stdout
+def test_help_states_every_default(cli):
+    status, out, _ = cli("train.py", "--help", env={"COLUMNS": "200"})
+    assert status == 0
     for text in ["--steps", "(default: 5000)", "(default: 100)", "(default: 0.0001)", "(default: 5e-05)",
                  "--wandb-project", "--mixed-precision", "--resume", "runs/<timestamp>"]:
         assert text in out, text
