@@ -53,11 +53,11 @@ def assert_same_weights(a, b):
 
 
 # ------------------------------------------------------------------ kills and signals
-def test_sigkill_at_any_moment_loses_nothing(tmp_path):
+def test_sigkill_at_any_moment_loses_nothing(tmp_path, script):
     """SIGKILL at random moments, one of them inside a checkpoint write: --resume ends bitwise where an
     uninterrupted run ends."""
     flags = [*FLAGS, "--steps", "200", "--checkpoint-every", "5"]
-    run_script("launch/train.py", *flags, "--output-dir", tmp_path / "whole")
+    script("launch/train.py", *flags, "--output-dir", tmp_path / "whole")
     run = tmp_path / "killed"
     rng = random.Random(0)
     newest = lambda: max(checkpoint_steps(run), default=0)
@@ -73,14 +73,14 @@ def test_sigkill_at_any_moment_loses_nothing(tmp_path):
         process.send_signal(signal.SIGKILL)
         process.wait()
     assert not (run / "model.safetensors").exists(), "the run finished before the last kill: kill sooner"
-    run_script("launch/train.py", *flags, "--output-dir", run, "--resume")
+    script("launch/train.py", *flags, "--output-dir", run, "--resume")
     assert_same_weights(weights(tmp_path / "whole"), weights(run))
     assert [r["step"] for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == list(
         range(5, 201, 5))
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_signal_writes_a_checkpoint_and_exits(tmp_path, signum):
+def test_signal_writes_a_checkpoint_and_exits(tmp_path, signum, script):
     run = tmp_path / "run"
     process = start(*FLAGS, "--steps", "100000", "--checkpoint-every", "100000", "--output-dir", run)
     wait_for(lambda: (run / "metrics.jsonl").exists() and (run / "metrics.jsonl").read_text(), process)
@@ -92,7 +92,7 @@ def test_signal_writes_a_checkpoint_and_exits(tmp_path, signum):
     assert "Traceback" not in stderr and "checkpoint in" in stdout
     (step,) = checkpoint_steps(run)
     assert step > 0
-    result = run_script("launch/train.py", "--output-dir", run, "--resume", "--steps", step + 5)
+    result = script("launch/train.py", "--output-dir", run, "--resume", "--steps", step + 5)
     assert f"resumed at step {step}" in result.stdout
 
 
