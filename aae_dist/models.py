@@ -156,6 +156,10 @@ class AAE(nn.Module):
         """The encoder's outputs for z: z_dim, or for a Gaussian encoder a mean and a log-std of z_dim each."""
         return self.config.z_dim * (2 if self.config.encoder == "gaussian" else 1)
 
+    def training_input(self, x):
+        """What the encoder reads in training: x, plus Gaussian noise of std input_noise where that is set."""
+        return x + self.config.input_noise * torch.randn_like(x) if self.config.input_noise else x
+
     def training_code(self, out):
         """z in training from the encoder's code outputs: themselves, or for a Gaussian encoder a draw
         mean + std * noise (reparameterized: gradients reach both)."""

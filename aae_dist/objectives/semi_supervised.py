@@ -4,7 +4,8 @@ The encoder q(y, z | x) has two heads on one trunk (one last layer of K + z_dim 
 classes, and z, the style code. The decoder reads [y, z]. Two discriminators: D_y teaches q(y) to look like the
 categorical prior (one-hot vectors), D_z teaches q(z) to look like the Gaussian prior. One step, four phases:
   1. reconstruction   Q, P train; loss recon(P([y, z]), x);                             optim_P + optim_Q_enc
-  2. discriminator    Q eval and frozen; D_y on (one-hot samples, y), D_z on (prior, z);  optim_D_y + optim_D_z
+  2. discriminator    Q eval and frozen; D_y on (one-hot samples, y), D_z on (prior, z)
+                      (with label_to_discriminator on (y, z) pairs);                   optim_D_y + optim_D_z
   3. generator        Q train; D_y, D_z frozen; loss -log D_y(y) - log D_z(z);           optim_Q_gen
   4. classification   Q train on a mini-batch of the labelled subset (--num-labels);
                       loss cross-entropy of y;                                           optim_Q_cls
@@ -59,10 +60,8 @@ class SemiSupervisedAAE(AAE):
 
     # ------------------------------------------------------------ the phases
     def heads(self, encoder, x):
-        """(class logits, style code z) of x in training: the encoder reads x plus Gaussian noise of std
-        input_noise."""
-        x = x + self.config.input_noise * torch.randn_like(x) if self.config.input_noise else x
-        out = encoder(x)
+        """(class logits, style code z) of x in training (training_input, training_code)."""
+        out = encoder(self.training_input(x))
         return out[:, :self.classes], self.training_code(out[:, self.classes:])
 
     def code_pair(self, y, z):

@@ -51,8 +51,7 @@ class VanillaAAE(AAE):
         encoder: the decoder learns to decode the whole neighbourhood of each code, and D sees the noisy codes).
         With input_noise, Q reads x plus Gaussian noise of that std (the AAE paper's semi-supervised recipe); a
         Gaussian encoder draws z from its output (training_code)."""
-        z = self.training_code(encoder(x + self.config.input_noise * torch.randn_like(x) if self.config.input_noise
-                                       else x))
+        z = self.training_code(encoder(self.training_input(x)))
         return z + self.config.code_noise * torch.randn_like(z) if self.config.code_noise else z
 
     def reconstruct(self, nets, batch):
