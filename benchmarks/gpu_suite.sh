@@ -4,7 +4,7 @@
 # 1. the throughput grid (batch 100 and 4096, fp32 and bf16, CUDA graph off/on, the lecture's loop beside it);
 # 2. the CUDA training paths: fp32, bf16, fp16 (loss scaling), a GPU chosen by CUDA_VISIBLE_DEVICES, `accelerate
 #    launch`, --cuda-graph on/off (the same losses; vanilla, supervised, conv nets, SGD
-#    with a step schedule), conv nets in fp16, streamed
+#    with a step schedule, semi-supervised, clustering), conv nets in fp16, streamed
 #    batches, tests that need a GPU, generation and evaluation on the GPU; conv nets' throughput at 32x32;
 # 3. the grid again with torch.compile on (last: compiling takes minutes).
 # Every check runs; the script exits non-zero if any of them failed (and says which).
@@ -31,8 +31,9 @@ check bash -o pipefail -c "timeout 120 python $train --arch conv --mixed-precisi
   2>&1 | tail -n 2"
 check bash -o pipefail -c "timeout 120 python $train --data-on-device no --output-dir $runs/streamed 2>&1 | tail -n 2"
 declare -A variant_flags=([vanilla]="--model vanilla" [supervised]="--model supervised" [conv]="--arch conv"
-  [schedule]="--optimizer sgd --lr-recon 0.01 --lr-reg 0.01 --lr-schedule step --lr-milestones 100,200")
-for model in vanilla supervised conv schedule; do  # the graphed run must follow the eager run's losses
+  [schedule]="--optimizer sgd --lr-recon 0.01 --lr-reg 0.01 --lr-schedule step --lr-milestones 100,200"
+  [semi]="--model semi-supervised" [clustering]="--model clustering --hidden 1000 --disc-hidden 1000")
+for model in vanilla supervised conv schedule semi clustering; do  # the graphed run must follow the eager run's losses
   for graph in off on; do
     check bash -o pipefail -c "timeout 120 python $train ${variant_flags[$model]} --cuda-graph $graph \
       --output-dir $runs/$model-graph-$graph 2>&1 | tail -n 2"
@@ -40,7 +41,8 @@ for model in vanilla supervised conv schedule; do  # the graphed run must follow
   check python - "$runs" "$model" <<'PY'
 import json, math, sys
 runs, model = sys.argv[1:]
-read = lambda name: [json.loads(line) for line in open(f"{runs}/{model}-graph-{name}/metrics.jsonl")]
+read = lambda name: [record for line in open(f"{runs}/{model}-graph-{name}/metrics.jsonl")
+                     if "samples_per_s" in (record := json.loads(line))]  # training records, not --eval-every's
 for eager, graphed in zip(read("off"), read("on"), strict=True):
     print(model, "step", eager["step"], {k: f"{eager[k]:.6f} vs {graphed[k]:.6f}" for k in ("recon_loss", "d_loss", "g_loss")})
     assert all(math.isclose(eager[k], graphed[k], rel_tol=1e-5) for k in ("recon_loss", "d_loss", "g_loss")), "graph != eager"

@@ -187,7 +187,8 @@ def test_bf16_step_runs_in_bf16(tmp_path, arch):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (CI has none; benchmarks/gpu_suite.sh runs it)")
 @pytest.mark.parametrize("precision", ["no", "bf16"])
-@pytest.mark.parametrize("model, arch", [("vanilla", "mlp"), ("supervised", "mlp"), ("vanilla", "conv")])
+@pytest.mark.parametrize("model, arch", [("vanilla", "mlp"), ("supervised", "mlp"), ("vanilla", "conv"),
+                                         ("semi-supervised", "mlp")])
 def test_a_cuda_graph_replays_the_eager_steps(tmp_path, precision, model, arch):
     """Replayed from a CUDA graph (3 eager warm-up steps, then capture and replays), training computes what the
     eager steps compute, dropout included: the graph draws from the same Philox stream."""
