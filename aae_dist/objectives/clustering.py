@@ -14,7 +14,7 @@ class ClusteringAAE(SemiSupervisedAAE):
     # The README's recipe (section "Unsupervised clustering"): the paper's 2 x 3000 networks and 5-D style code,
     # trained with Adam.
     recipe = dict(z_dim=5, hidden=3000, disc_hidden=3000, dropout=0.0, disc_dropout=0.0, input_noise=0.3,
-                  label_to_discriminator=True, lr_recon=1e-3, lr_reg=1e-3, steps=30000, eval_every=1000)
+                  lr_recon=1e-3, lr_reg=1e-3, steps=30000, eval_every=1000)
 
     @property
     def classes(self):
