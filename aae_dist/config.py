@@ -288,7 +288,8 @@ def load_train_config(flags, saved_config_name="config.json"):
             except ValueError as error:  # torn or hand-edited
                 raise ConfigError(f"--resume: {path} is not valid JSON ({error}); repair it, or start a new "
                                   "--output-dir") from error
-            names = {f.name for f in dataclasses.fields(TrainConfig)}
+            # what the run was trained with; not what its first command did with the directory (--overwrite)
+            names = {f.name for f in dataclasses.fields(TrainConfig)} - {"overwrite"}
             flags = {**{k: v for k, v in saved.items() if k in names}, **flags}
     if not flags.get("resume"):  # a resumed run's config.json already holds its model's and preset's values
         recipe = getattr(OBJECTIVES.get(flags.get("model", "vanilla")), "recipe", {})  # TrainConfig rejects

@@ -319,6 +319,8 @@ def test_a_fresh_run_refuses_a_directory_that_holds_a_run(tmp_path, cli, script)
     assert checkpoint_steps(tmp_path) == [10] and not (tmp_path / "wandb_run_id.txt").exists()
     assert (tmp_path / "notes.txt").read_text() == "mine"
     assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [5, 10]
+    script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "15")  # a run made with --overwrite
+    assert checkpoint_steps(tmp_path) == [10, 15]
 
 
 def test_a_full_disk_while_checkpointing_loses_nothing(tmp_path, monkeypatch, script):
