@@ -16,12 +16,15 @@ from .tracking import METRICS_NAME, parse  # noqa: E402
 
 
 def plot_losses(run_dir, path):
-    """The first phase's loss (reconstruction) on the left, every other metric of the phases on the right."""
-    with open(os.path.join(run_dir, METRICS_NAME)) as f:  # training records (--eval-every writes others)
-        records = [record for record in map(parse, f) if record and "samples_per_s" in record]
+    """The first phase's loss (reconstruction) on the left, every other metric of the phases in the middle, and the
+    test error of --eval-every on the right where the run has one."""
+    with open(os.path.join(run_dir, METRICS_NAME)) as f:
+        every = [record for record in map(parse, f) if record]
+    records = [r for r in every if "samples_per_s" in r]  # training records; --eval-every writes others
+    tests = [r for r in every if "test_error" in r]
     steps = [r["step"] for r in records]
     first, *others = [key for key in records[0] if key not in ("step", "epoch", "samples_per_s")]
-    fig, (recon, adversarial) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (recon, adversarial, *test) = plt.subplots(1, 3 if tests else 2, figsize=(16 if tests else 11, 4))
     recon.plot(steps, [r[first] for r in records])
     recon.set(title="reconstruction", xlabel="step", ylabel=first)
     for key in others:
@@ -29,6 +32,9 @@ def plot_losses(run_dir, path):
     adversarial.set(title="regularization", xlabel="step")
     if others:
         adversarial.legend()
+    if tests:
+        test[0].plot([r["step"] for r in tests], [100 * r["test_error"] for r in tests], marker="o")
+        test[0].set(title="test error", xlabel="step", ylabel="%")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 from aae_dist import AAE, Trainer
 from aae_dist.data import labelled_subset, load_reference_set, load_training_set, to_model_input
@@ -118,6 +119,8 @@ def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     errors = [r["test_error"] for r in records if "test_error" in r]
     assert len(errors) == 2 and errors[-1] < 0.5, errors  # chance: 0.9
+    assert Image.open(run / "losses.png").size == (1600, 400)  # with the test error's panel
+    assert Image.open(run / "clusters.png").size == (302, 302)  # 10 classes x 10 test images
     subset = json.loads((run / "labelled_subset.json").read_text())
     assert subset["num_labels"] == 100 and len(subset["indices"]) == 100
     test_images, test_labels, _ = load_reference_set("mnist", DATA_ROOT)
