@@ -128,3 +128,14 @@ def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance
     assert result["test_error"] == pytest.approx(errors[-1])
     confusion = torch.tensor(result["confusion_matrix"])
     assert confusion.sum() == 10000 and confusion.trace() == round((1 - errors[-1]) * 10000)
+
+
+def test_the_models_default_to_their_recipes():
+    from aae_dist.config import load_train_config
+
+    semi = load_train_config({"model": "semi-supervised"})
+    assert (semi.z_dim, semi.hidden, semi.input_noise, semi.label_to_discriminator, semi.lr_schedule, semi.steps,
+            semi.eval_every, semi.num_labels) == (10, 1000, 0.3, True, "cosine", 30000, 1000, "100")
+    clustering = load_train_config({"model": "clustering"})
+    assert (clustering.z_dim, clustering.hidden, clustering.clusters) == (5, 3000, 16)
+    assert load_train_config({"model": "semi-supervised", "z_dim": 4}).z_dim == 4  # flags given still win
