@@ -114,8 +114,8 @@ def test_only_the_labelled_phase_reads_labels_and_only_those_of_the_subset(tmp_p
 def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance(tmp_path, script):
     run = tmp_path / "run"
     script("launch/train.py", *TINY, "--hidden", "128", "--model", "semi-supervised", "--num-labels", "100",
-           "--steps", "200", "--eval-every", "100", "--log-every", "50", "--checkpoint-every", "200",
-           "--sample-every", "200", "--output-dir", run)
+           "--lr-schedule", "constant", "--steps", "400", "--eval-every", "200", "--log-every", "50",
+           "--checkpoint-every", "400", "--sample-every", "400", "--output-dir", run)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     errors = [r["test_error"] for r in records if "test_error" in r]
     assert len(errors) == 2 and errors[-1] < 0.5, errors  # chance: 0.9
