@@ -238,6 +238,10 @@ RESUME_FIXED = ("model", "optimizer", "dataset", "image_size", "arch", "conv_wid
                 "swiss_roll_radius", "swiss_roll_turns")
 
 
+# Every field that a variant's recipe or a preset sets.
+RECIPE_FIELDS = {name for recipe in [*PRESETS.values(), *(o.recipe for o in OBJECTIVES.values())] for name in recipe}
+
+
 def flag(name):
     return "--" + name.replace("_", "-")
 
@@ -257,8 +261,9 @@ def train_parser():
     for f in dataclasses.fields(TrainConfig):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         help_text = f.metadata["help"]
-        if f.type is bool:
-            parser.add_argument(flag(f.name), action="store_true", help=help_text)
+        if f.type is bool:  # a flag that a recipe turns on can also be turned off (--no-label-to-discriminator)
+            action = argparse.BooleanOptionalAction if f.name in RECIPE_FIELDS else "store_true"
+            parser.add_argument(flag(f.name), action=action, help=help_text)
             continue
         if default is not None:
             help_text += f" (default: {default})"

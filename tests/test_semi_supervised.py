@@ -131,7 +131,7 @@ def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance
 
 
 def test_the_models_default_to_their_recipes():
-    from aae_dist.config import load_train_config
+    from aae_dist.config import load_train_config, parse_train_args
 
     semi = load_train_config({"model": "semi-supervised"})
     assert (semi.z_dim, semi.hidden, semi.input_noise, semi.label_to_discriminator, semi.lr_schedule, semi.steps,
@@ -139,3 +139,5 @@ def test_the_models_default_to_their_recipes():
     clustering = load_train_config({"model": "clustering"})
     assert (clustering.z_dim, clustering.hidden, clustering.clusters) == (5, 3000, 16)
     assert load_train_config({"model": "semi-supervised", "z_dim": 4}).z_dim == 4  # flags given still win
+    off = parse_train_args(["--model", "semi-supervised", "--no-label-to-discriminator"])
+    assert load_train_config(off).label_to_discriminator is False  # a flag a recipe turns on can be turned off
