@@ -124,10 +124,10 @@ def reconstruction_bce(aae, x_batches, y_batches):
     return total.item() / sum(map(len, x_batches))
 
 
-def batches_of(images, labels, device, batch_size=1000):
-    """(float image batches on `device`, label batches or Nones) of uint8 images."""
-    x_batches = [to_model_input(x).to(device) for x in images.split(batch_size)]
-    y_batches = [None] * len(x_batches) if labels is None else [y.to(device) for y in labels.split(batch_size)]
+def batches_of(x, labels, batch_size=1000):
+    """(batches of the model inputs x, batches of their labels on x's device, or Nones)."""
+    x_batches = x.split(batch_size)
+    y_batches = [None] * len(x_batches) if labels is None else labels.to(x.device).split(batch_size)
     return x_batches, y_batches
 
 
@@ -135,7 +135,8 @@ def batches_of(images, labels, device, batch_size=1000):
 def test_metrics(aae, test_images, test_labels, train_images=None, train_labels=None, batch_size=1000):
     """The fast evaluation of --eval-every, in batches: the reconstruction of the test images (BCE per pixel) and,
     for the models with a class head and labelled data, the test error (a fraction)."""
-    record = {"test_recon_bce": reconstruction_bce(aae, *batches_of(test_images, test_labels, aae.device, batch_size))}
+    test_x = to_model_input(test_images).to(aae.device)
+    record = {"test_recon_bce": reconstruction_bce(aae, *batches_of(test_x, test_labels, batch_size))}
     if aae.categorical and test_labels is not None and (aae.decodes_classes or train_labels is not None):
         predicted = predicted_classes(aae, test_images, train_images, train_labels, batch_size)[0]
         record["test_error"] = (predicted != test_labels.cpu()).float().mean().item()
@@ -181,7 +182,7 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
     real_x = to_model_input(real_images).to(device)
     results = {"dataset": dataset, "model": aae.config.model, "num_samples": num_samples, "seed": seed,
                "reference_split": split}
-    x_batches, y_batches = batches_of(real_images, real_labels, device, batch_size)
+    x_batches, y_batches = batches_of(real_x, real_labels, batch_size)
 
     # reconstruction of the real images, as in training (BCE per pixel) and per image (nats)
     bce = reconstruction_bce(aae, x_batches, y_batches)

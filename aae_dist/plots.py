@@ -10,6 +10,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from .data import load_reference_set, to_model_input  # noqa: E402
+from .metrics import predict  # noqa: E402
 from .models import AAE  # noqa: E402
 from .sampling import manifold_codes, save_grid, style_grid_codes  # noqa: E402
 from .tracking import METRICS_NAME, parse  # noqa: E402
@@ -60,8 +61,7 @@ def plot_latent_scatter(codes, labels, prior_samples, path, split="test"):
 
 def save_cluster_grid(aae, images, path, columns=10):
     """Row k: the first `columns` of `images` (uint8) whose most probable class (cluster) is k; blank where fewer."""
-    x = to_model_input(images)
-    assigned = torch.cat([aae.class_probabilities(b.to(aae.device)).argmax(1).cpu() for b in x.split(1000)])
+    x, assigned = to_model_input(images), predict(aae, images).argmax(1)
     grid = torch.ones(aae.classes, columns, *x.shape[1:])
     for k in range(aae.classes):
         members = x[assigned == k][:columns]

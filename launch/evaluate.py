@@ -20,7 +20,6 @@ RUN_FIELDS = ("model", "dataset", "steps", "seed", "batch_size", "num_labels", "
               "optimizer", "lr_recon", "lr_reg", "lr_cls", "lr_schedule", "output_dir")
 
 
-
 def parse_args():
     parser = OneLineParser(prog="evaluate.py", description=__doc__.split("\n\n")[0])
     add_run_arguments(parser, data_root=True)

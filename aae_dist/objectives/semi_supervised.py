@@ -61,10 +61,14 @@ class SemiSupervisedAAE(AAE):
                   if self.uses_labelled_subset else [])]
 
     # ------------------------------------------------------------ the phases
+    def split(self, out):
+        """(class logits, code outputs) of the encoder's output."""
+        return out[:, :self.classes], out[:, self.classes:]
+
     def heads(self, encoder, x):
         """(class logits, style code z) of x in training (training_input, training_code)."""
-        out = encoder(self.training_input(x))
-        return out[:, :self.classes], self.training_code(out[:, self.classes:])
+        logits, code = self.split(encoder(self.training_input(x)))
+        return logits, self.training_code(code)
 
     def code_pair(self, y, z):
         """What D_z judges: z, or with label_to_discriminator the pair (y, z), so that matching the prior makes
@@ -110,18 +114,22 @@ class SemiSupervisedAAE(AAE):
 
     # ------------------------------------------------------------ using a trained model
     @torch.no_grad()
-    def encode(self, images):
-        return self.encoder(images.to(self.device, torch.float32))[:, self.classes:self.classes + self.config.z_dim]
+    def posterior(self, images):
+        """(q(y|x), the code z: a Gaussian encoder's mean) of images, from one pass of the encoder."""
+        logits, code = self.split(self.encoder(images.to(self.device, torch.float32)))
+        return torch.softmax(logits.float(), 1), code[:, :self.config.z_dim]
 
-    @torch.no_grad()
+    def encode(self, images):
+        return self.posterior(images)[1]
+
     def class_probabilities(self, images):
-        return torch.softmax(self.encoder(images.to(self.device, torch.float32))[:, :self.classes].float(), 1)
+        return self.posterior(images)[0]
 
     @torch.no_grad()
     def reconstruction_logits(self, images, labels=None):
         """P([q(y|x), z]): the decoder reads the encoder's class probabilities, as in training (`labels` unused)."""
-        x = images.to(self.device, torch.float32)
-        return self.decoder(self.decoder_input(self.encode(x), self.class_probabilities(x)))
+        y, z = self.posterior(images)
+        return self.decoder(self.decoder_input(z, y))
 
     @torch.no_grad()
     def discriminator_logits(self, z, labels=None):
