@@ -7,6 +7,7 @@
 #    with a step schedule, semi-supervised, clustering), conv nets in fp16, streamed
 #    batches, tests that need a GPU, generation and evaluation on the GPU; conv nets' throughput at 32x32;
 # 3. the grid again with torch.compile on (last: compiling takes minutes).
+# GRIDS=0 skips the three throughput grids (1, 3 and the conv nets' timing): the checks alone, e.g. beside other runs.
 # Every check runs; the script exits non-zero if any of them failed (and says which).
 set -uo pipefail
 data=$1 out=$2
@@ -19,7 +20,8 @@ nvidia-smi -L
 python -c "import torch, accelerate; print('torch', torch.__version__, 'accelerate', accelerate.__version__)"
 
 grid="benchmarks/throughput.py --batch-sizes 100,4096 --precision no,bf16 --steps 50 --rounds 3 --data-root $data"
-check timeout 240 python $grid --cuda-graph off,on --seed-baseline --json "$out/throughput_gpu.json"
+grids=${GRIDS:-1}
+(( grids )) && check timeout 240 python $grid --cuda-graph off,on --seed-baseline --json "$out/throughput_gpu.json"
 
 train="launch/train.py --data-root $data --no-download --steps 300 --log-every 50 --sample-every 300 --checkpoint-every 300"
 for precision in no bf16 fp16; do
@@ -52,9 +54,9 @@ check bash -o pipefail -c "AAE_DATA_ROOT=$data timeout 120 python -m pytest -q t
 check timeout 60 python launch/generate.py --checkpoint "$runs/no" --num-samples 10000 --out "$runs/samples.npz" --device cuda
 check bash -o pipefail -c "timeout 150 python launch/evaluate.py --checkpoint $runs/no --data-root $data --json $out/eval_gpu.json | tail -n 12"
 
-check timeout 240 python benchmarks/throughput.py --arch conv --image-size 32 --batch-sizes 100,1000 --precision no,bf16 \
+(( grids )) && check timeout 240 python benchmarks/throughput.py --arch conv --image-size 32 --batch-sizes 100,1000 --precision no,bf16 \
   --cuda-graph off,on --steps 50 --rounds 3 --data-root $data --json "$out/throughput_gpu_conv32.json"
-check timeout 200 python $grid --compile on --cuda-graph off,on --json "$out/throughput_gpu_compile.json"
+(( grids )) && check timeout 200 python $grid --compile on --cuda-graph off,on --json "$out/throughput_gpu_compile.json"
 if (( ${#failed[@]} )); then
   printf 'gpu_suite: FAILED: %s\n' "${failed[@]}"
   exit 1

@@ -258,7 +258,7 @@ def record(configuration, accelerator, limit):
         rec[f"{phase}_ms_iqr"] = [per_rank[0][i]["ms_p25"], per_rank[0][i]["ms_p75"]]
         rec[f"{phase}_samples_per_s_per_rank"] = [rank[i]["samples_per_s"] for rank in per_rank]
     step_s = rec["step_ms_median"] / 1e3
-    if limit is None:  # convolutions: no floor
+    if limit is None:  # convolutions, and the models of two Ds: no floor
         return rec
     rec.update(floor_fraction=limit["floor_s"] / step_s, achieved_flops_per_s=limit["flops"] / step_s,
                floor_samples_per_s=batch_size / limit["floor_s"], floor_ms=limit["floor_s"] * 1e3,
@@ -304,6 +304,8 @@ def main():
     # Every configuration stays alive for the round-robin; compiled ones share Sequential.forward's code cache.
     torch._dynamo.config.recompile_limit = torch._dynamo.config.accumulated_recompile_limit = 1000
 
+    # The floor counts the matrix products of Linear layers, for the models of one D (step_matmuls)
+    has_floor = args.arch == "mlp" and args.model in ("vanilla", "supervised")
     configurations, floors = [], {}
     for batch_size in args.batch_sizes:
         for precision in args.precision:
@@ -311,9 +313,9 @@ def main():
                 for cuda_graph in args.cuda_graph:
                     configuration, trainer = aae_configuration(args, batch_size, precision, compile, cuda_graph)
                     configurations.append(configuration)
-                if args.arch == "mlp":  # the floor counts the matrix products of Linear layers only
+                if has_floor:
                     floors.setdefault((batch_size, precision), [])
-        if args.arch == "mlp":
+        if has_floor:
             floors.setdefault((batch_size, "no"), [])
         if args.seed_baseline:
             configurations.append(seed_configuration(args, batch_size, trainer.accelerator.device))

@@ -1,0 +1,139 @@
+"""The paper's tables on one GPU: every reproduction run at once, sized to a time budget, then evaluated.
+
+    python benchmarks/paper_runs.py --data-root DATA --runs RUNS --budget-s 1200 [--only semi100,keil]
+
+Each recipe below trains in its own process of launch/train.py; they share the GPU (under NVIDIA MPS, where it
+runs, their small kernels overlap). After --calibrate-s the script stops each run (SIGTERM: the trainer writes a
+checkpoint), reads its rate from that checkpoint's step and resumes it with the steps that fit the budget (the
+horizon of its learning-rate schedule), never more than a recipe's own length where it has one. When all are done it evaluates each run's final
+weights, and each checkpoint of the likelihood (vanilla) runs, with launch/evaluate.py, into RUNS/results/ beside
+a copy of each metrics.jsonl (the --eval-every test errors by step). RUNS/status.txt says where every run is.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+SEMI = "--model semi-supervised --eval-every 5000 --keep-checkpoints 2"
+CLUSTERING = "--model clustering --hidden 1000 --disc-hidden 1000 --label-to-discriminator --disc-dropout 0.5 " \
+             "--eval-every 5000 --keep-checkpoints 2"
+# name: (train.py flags, the recipe's own length in steps or None: as many as the budget allows)
+RECIPES = {
+    "semi100": (f"{SEMI} --num-labels 100", None),
+    "semi100_seed1": (f"{SEMI} --num-labels 100 --seed 1", None),
+    "semi100_seed2": (f"{SEMI} --num-labels 100 --seed 2", None),
+    "semi1000": (f"{SEMI} --num-labels 1000", None),
+    "semiall": (f"{SEMI} --num-labels all", None),
+    "clu16": (f"{CLUSTERING} --clusters 16", None),
+    "clu16_h3000": (f"{CLUSTERING} --clusters 16 --hidden 3000", None),
+    "clu30": (f"{CLUSTERING} --clusters 30", None),
+    # Table 1: keil555/AAE_paddle's recipe (200 epochs) and 1henrypage's reading of the paper's appendix
+    "keil": ("--z-dim 8 --prior-std 5 --hidden 1200 --disc-hidden 1200 --dropout 0.2 --disc-dropout 0.2 "
+             "--encoder gaussian --lr-recon 2e-4 --lr-reg 1e-4 --checkpoint-every 20000", 120000),
+    "henrypage": ("--preset paper --z-dim 8 --init-std 0.01 --optimizer sgd --lr-recon 0.01 --lr-reg 0.1 "
+                  "--momentum-recon 0.9 --momentum-reg 0.1 --lr-schedule step --lr-milestones 30000,600000 "
+                  "--checkpoint-every 50000",
+                  1200000),
+}
+LIKELIHOOD = ("keil", "henrypage")  # evaluated at every checkpoint: the Parzen number can peak before the end
+BATCH = 100
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def train(name, flags, args, resume_steps=None):
+    """Start (or, with resume_steps, resume) one run in its own process, its output appended to RUNS/NAME.log."""
+    out = Path(args.runs) / name
+    command = [sys.executable, str(ROOT / "launch/train.py"), "--output-dir", str(out)]
+    if resume_steps is None:
+        # the horizon is set after calibration: a cosine schedule stays near its start until then
+        command += ["--data-root", args.data_root, "--no-download", "--steps", "10000000", "--checkpoint-every",
+                    "10000", "--sample-every", "1000000", "--log-every", "500", *flags.split()]
+    else:
+        command += ["--resume", "--steps", str(resume_steps)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", TQDM_MININTERVAL="60")
+    return subprocess.Popen(command, stdout=open(f"{out}.log", "a"), stderr=subprocess.STDOUT, env=env)
+
+
+def records(name, args):
+    path = Path(args.runs) / name / "metrics.jsonl"
+    return [json.loads(line) for line in open(path)] if path.exists() else []
+
+
+def steps_done(name, args):
+    """The step of the run's newest checkpoint (after a SIGTERM: where it stopped)."""
+    return max((int(path.name.split("_")[1]) for path in Path(args.runs, name, "checkpoints").glob("step_*")),
+               default=0)
+
+
+def status(names, args, note=""):
+    lines = [f"{time.strftime('%H:%M:%S')} {note}"]
+    for name in names:
+        train_records = [r for r in records(name, args) if "samples_per_s" in r]
+        tests = [r for r in records(name, args) if "test_error" in r]
+        last = train_records[-1] if train_records else {}
+        lines.append(f"{name:16s} step {last.get('step', 0):>8} steps/s {last.get('samples_per_s', 0) / BATCH:7.1f} "
+                     f"test_error {tests[-1]['test_error'] if tests else '-'}")
+    Path(args.runs, "status.txt").write_text("\n".join(lines) + "\n")
+    print(*lines, sep="\n", flush=True)
+
+
+def evaluate(checkpoint, json_path, args):
+    command = [sys.executable, str(ROOT / "launch/evaluate.py"), "--checkpoint", str(checkpoint), "--data-root",
+               args.data_root, "--tstr-samples", "10000", "--json", str(json_path)]
+    with open(f"{json_path}.log", "w") as log:
+        subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS="2"))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--runs", required=True, help="folder of the run directories, logs and results")
+    parser.add_argument("--budget-s", type=float, required=True, help="seconds from start to the end of training")
+    parser.add_argument("--calibrate-s", type=float, default=120, help="seconds before the rates are read")
+    parser.add_argument("--only", help="comma-separated recipe names (default: all)")
+    args = parser.parse_args()
+    names = args.only.split(",") if args.only else list(RECIPES)
+    Path(args.runs).mkdir(parents=True, exist_ok=True)
+    start = time.time()
+    processes = {name: train(name, RECIPES[name][0], args) for name in names}
+    time.sleep(args.calibrate_s)
+    failed = [name for name, process in processes.items() if process.poll() is not None]
+    status(names, args, f"calibrated; failed (see RUNS/NAME.log): {failed or 'none'}")
+    names = [name for name in names if name not in failed]
+    for name in names:
+        processes[name].send_signal(signal.SIGTERM)  # each writes its checkpoint and exits
+    for name in names:
+        processes[name].wait()
+    calibrated = time.time()
+    for name in names:  # the rate counts the start-up too: a little slow, so the runs end inside the budget
+        done = steps_done(name, args)
+        left = start + args.budget_s - time.time() - 30  # 30 s for the restart and the final checkpoint
+        steps = done + int(done / (calibrated - start) * max(left, 0))
+        processes[name] = train(name, None, args, min(steps, RECIPES[name][1] or steps))
+    while any(processes[name].poll() is None for name in names):
+        status(names, args, "training")
+        time.sleep(30)
+    status(names, args, "trained; evaluating")
+    results = Path(args.runs, "results")
+    results.mkdir(exist_ok=True)
+    jobs = []
+    for name in names:
+        run = Path(args.runs, name)
+        (results / f"{name}.metrics.jsonl").write_text((run / "metrics.jsonl").read_text())
+        jobs.append((run, results / f"{name}.json"))
+        if name in LIKELIHOOD:
+            jobs += [(checkpoint, results / f"{name}_{checkpoint.name}.json")
+                     for checkpoint in sorted((run / "checkpoints").glob("step_*"))]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda job: evaluate(*job, args), jobs))
+    status(names, args, "done")
+
+
+if __name__ == "__main__":
+    main()
