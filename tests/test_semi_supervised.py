@@ -114,8 +114,8 @@ def test_only_the_labelled_phase_reads_labels_and_only_those_of_the_subset(tmp_p
 def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance(tmp_path, script):
     run = tmp_path / "run"
     script("launch/train.py", *TINY, "--hidden", "128", "--model", "semi-supervised", "--num-labels", "100",
-           "--lr-schedule", "constant", "--steps", "400", "--eval-every", "200", "--log-every", "50",
-           "--checkpoint-every", "400", "--sample-every", "400", "--output-dir", run)
+           "--batch-size", "100", "--lr-schedule", "constant", "--steps", "400", "--eval-every", "200",
+           "--log-every", "50", "--checkpoint-every", "400", "--sample-every", "400", "--output-dir", run)
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     errors = [r["test_error"] for r in records if "test_error" in r]
     assert len(errors) == 2 and errors[-1] < 0.5, errors  # chance: 0.9
@@ -134,10 +134,11 @@ def test_the_models_default_to_their_recipes():
     from aae_dist.config import load_train_config, parse_train_args
 
     semi = load_train_config({"model": "semi-supervised"})
-    assert (semi.z_dim, semi.hidden, semi.input_noise, semi.label_to_discriminator, semi.lr_schedule, semi.steps,
-            semi.eval_every, semi.num_labels) == (10, 1000, 0.3, True, "cosine", 30000, 1000, "100")
+    assert (semi.z_dim, semi.hidden, semi.input_noise, semi.label_to_discriminator, semi.lr_schedule, semi.batch_size,
+            semi.steps, semi.eval_every, semi.num_labels) == (10, 1000, 0.3, False, "cosine", 400, 35000, 1000, "100")
     clustering = load_train_config({"model": "clustering"})
-    assert (clustering.z_dim, clustering.hidden, clustering.clusters) == (5, 3000, 16)
+    assert (clustering.z_dim, clustering.hidden, clustering.disc_hidden, clustering.disc_dropout,
+            clustering.label_to_discriminator, clustering.clusters) == (5, 3000, 1000, 0.5, True, 16)
     assert load_train_config({"model": "semi-supervised", "z_dim": 4}).z_dim == 4  # flags given still win
-    off = parse_train_args(["--model", "semi-supervised", "--no-label-to-discriminator"])
+    off = parse_train_args(["--model", "clustering", "--no-label-to-discriminator"])
     assert load_train_config(off).label_to_discriminator is False  # a flag a recipe turns on can be turned off

@@ -11,10 +11,12 @@ from .semi_supervised import SemiSupervisedAAE
 class ClusteringAAE(SemiSupervisedAAE):
     needs_labels = decodes_classes = uses_labelled_subset = False
     own_flags = ("clusters", "label_to_discriminator")
-    # The README's recipe (section "Unsupervised clustering"): the paper's 2 x 3000 networks and 5-D style code,
-    # trained with Adam.
-    recipe = dict(z_dim=5, hidden=3000, disc_hidden=3000, dropout=0.0, disc_dropout=0.0, input_noise=0.3,
-                  lr_recon=1e-3, lr_reg=1e-3, steps=30000, eval_every=1000)
+    # The README's recipe (section "Semi-supervised classification and clustering"): the paper's 3000-unit encoder
+    # and decoder and 5-D style code; a 1000-unit D_z on (y, z) pairs with dropout 0.5 (with the paper's marginal
+    # D_z and 3000-unit D's, D_y won and the encoder put everything into z: 80% error). Adam 1e-3, constant.
+    # 30.3% error with 16 clusters on an H200 (the paper: 9.55%).
+    recipe = dict(z_dim=5, hidden=3000, disc_hidden=1000, dropout=0.0, disc_dropout=0.5, input_noise=0.3,
+                  label_to_discriminator=True, lr_recon=1e-3, lr_reg=1e-3, steps=160000, eval_every=1000)
 
     @property
     def classes(self):
