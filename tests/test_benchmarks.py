@@ -3,6 +3,7 @@
 import json
 import sys
 
+import pytest
 from torch import nn
 
 from conftest import DATA_ROOT, REPO, needs_mnist, run_script
@@ -32,13 +33,15 @@ def test_throughput_writes_a_record_per_configuration(tmp_path):
 
 
 @needs_mnist
-def test_throughput_times_any_variant(tmp_path):
+@pytest.mark.parametrize("model", ["supervised", "semi-supervised"])
+def test_throughput_times_any_variant(tmp_path, model):
     out = tmp_path / "bench.json"
-    result = run_script("benchmarks/throughput.py", "--model", "supervised", "--batch-sizes", "8", "--steps", "2",
+    result = run_script("benchmarks/throughput.py", "--model", model, "--batch-sizes", "8", "--steps", "2",
                         "--rounds", "1", "--warmup", "1", "--hidden", "16", "--disc-hidden", "8", "--data-root",
                         DATA_ROOT, "--json", out)
     (record,) = json.loads(out.read_text())
-    assert record["model"] == "supervised" and record["step_samples_per_s"] > 0 and "model supervised" in result.stdout
+    assert record["model"] == model and record["step_samples_per_s"] > 0 and f"model {model}" in result.stdout
+    assert ("floor_fraction" in record) == (model == "supervised")  # the floor counts the products of one D
 
 
 def test_throughput_of_conv_nets_on_streamed_colour_images(tmp_path):
