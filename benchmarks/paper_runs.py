@@ -59,7 +59,7 @@ def train(name, flags, args, resume_steps=None):
 
 def records(name, args):
     path = Path(args.runs) / name / "metrics.jsonl"
-    return [json.loads(line) for line in open(path)] if path.exists() else []
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def steps_done(name, args):
@@ -111,7 +111,7 @@ def main():
     for name in names:  # the rate counts the start-up too: a little slow, so the runs end inside the budget
         done = steps_done(name, args)
         left = start + args.budget_s - time.time() - 30  # 30 s for the restart and the final checkpoint
-        steps = done + int(done / (calibrated - start) * max(left, 0))
+        steps = done + max(1, int(done / (calibrated - start) * left))
         processes[name] = train(name, None, args, min(steps, RECIPES[name][1] or steps))
     while any(processes[name].poll() is None for name in names):
         status(names, args, "training")
