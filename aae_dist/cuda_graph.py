@@ -40,7 +40,9 @@ class CUDAGraphed:
         if self.graph is None:
             self.inputs = {key: tensor.clone() for key, tensor in batch.items()}
             self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):  # records the kernels without running them
+            # thread_local: streamed batches' pin-memory thread allocates pinned memory meanwhile, which the default
+            # ("global") capture mode forbids in every thread (the streamed run stopped at its capture on an H200)
+            with torch.cuda.graph(self.graph, capture_error_mode="thread_local"):  # records the kernels, runs none
                 self.outputs = self.fn(self.inputs)
         else:
             for key, tensor in batch.items():
