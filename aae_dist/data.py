@@ -385,6 +385,9 @@ def parse_num_labels(value):
     return number
 
 
+LABELLED_SUBSET_NAME = "labelled_subset.json"  # the subset's indices, in the run directory
+
+
 def labelled_subset(labels, num_labels, seed):
     """The sorted indices of a class-balanced labelled subset of `num_labels` images (all of them for None): an
     equal share of each class (the first classes one more where it does not divide), drawn by `seed`."""

@@ -1,6 +1,8 @@
 """The pictures of a run: loss curves, the encoded test set against the prior, the manifold sweep (2-D codes) or
-the style grid (class-conditional models), and the test images by class or cluster (models with a class head)."""
+the style grid (class-conditional models), the test images by class or cluster (models with a class head), and
+the codes of the labelled subset (semi-supervised)."""
 
+import json
 import os
 
 import matplotlib
@@ -9,7 +11,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from .data import load_reference_set, to_model_input  # noqa: E402
+from .data import LABELLED_SUBSET_NAME, load_reference_set, load_training_set, to_model_input  # noqa: E402
 from .metrics import predict  # noqa: E402
 from .models import AAE  # noqa: E402
 from .sampling import manifold_codes, save_grid, style_grid_codes  # noqa: E402
@@ -45,12 +47,13 @@ def plot_latent_scatter(codes, labels, prior_samples, path, split="test"):
     """Codes of real images coloured by class (where there are labels), over prior samples in grey (first two
     latent dimensions)."""
     fig, ax = plt.subplots(figsize=(7, 7))
-    ax.scatter(*prior_samples[:, :2].T, s=2, c="lightgrey", label="prior samples")
+    size = 2 if len(codes) > 1000 else 12  # a labelled subset of 100 stays visible
+    ax.scatter(*prior_samples[:, :2].T, s=size, c="lightgrey", label="prior samples")
     if labels is None:
-        ax.scatter(*codes[:, :2].T, s=2, c="tab:blue", label=f"{split} images")
+        ax.scatter(*codes[:, :2].T, s=size, c="tab:blue", label=f"{split} images")
     else:
         classes = int(labels.max()) + 1
-        points = ax.scatter(*codes[:, :2].T, s=2, c=labels, cmap="tab10" if classes <= 10 else "tab20",
+        points = ax.scatter(*codes[:, :2].T, s=size, c=labels, cmap="tab10" if classes <= 10 else "tab20",
                             vmin=-0.5, vmax=classes - 0.5)
         fig.colorbar(points, ax=ax, ticks=range(classes), label="class")
     ax.set(title=f"encoded {split} set q(z) against the prior p(z)", xlabel="z[0]", ylabel="z[1]", aspect="equal")
@@ -72,7 +75,8 @@ def save_cluster_grid(aae, images, path, columns=10):
 @torch.no_grad()
 def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, seed=0, image_size=None):
     """Write losses.png, latent_scatter.png, style_grid.png (class-conditional models) or manifold.png (2-D
-    latents), and clusters.png (models with a class head) into run_dir; returns their paths."""
+    latents), clusters.png (models with a class head) and labelled_codes.png (runs with a labelled subset) into
+    run_dir; returns their paths."""
     aae = AAE.from_pretrained(run_dir, device=device)
     generator = torch.Generator(device).manual_seed(seed)
     paths = {"losses": os.path.join(run_dir, "losses.png")}
@@ -80,9 +84,20 @@ def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, s
 
     images, labels, split = load_reference_set(dataset, data_root, image_size)
     images, labels = images[:10000], None if labels is None else labels[:10000]
-    codes = torch.cat([aae.encode(x) for x in to_model_input(images).to(device).split(1000)]).float().cpu()
+    encode = lambda images: torch.cat([aae.encode(x.to(device)) for x in to_model_input(images).split(1000)])
+    codes = encode(images).float().cpu()
     paths["latent_scatter"] = os.path.join(run_dir, "latent_scatter.png")
     plot_latent_scatter(codes, labels, aae.prior.sample(len(codes), generator).cpu(), paths["latent_scatter"], split)
+
+    subset_path = os.path.join(run_dir, LABELLED_SUBSET_NAME)
+    if os.path.isfile(subset_path):  # the AAE paper's figure 8: the style codes of the labelled images, by class
+        with open(subset_path) as f:
+            indices = torch.tensor(json.load(f)["indices"])
+        train = load_training_set(dataset, data_root, download=False, image_size=image_size)
+        subset_codes = encode(train.images[indices]).float().cpu()
+        paths["labelled_codes"] = os.path.join(run_dir, "labelled_codes.png")
+        plot_latent_scatter(subset_codes, train.labels[indices], aae.prior.sample(len(indices), generator).cpu(),
+                            paths["labelled_codes"], "labelled")
 
     if aae.categorical:  # the AAE paper's figure 9: each row the test images the encoder puts in one class/cluster
         paths["clusters"] = os.path.join(run_dir, "clusters.png")

@@ -4,10 +4,12 @@ import os
 import shutil
 
 from .checkpoints import list_checkpoints
+from .data import LABELLED_SUBSET_NAME
 from .tracking import METRICS_NAME, WANDB_ID_NAME
 
 RUN_FILES = ("checkpoints", "samples", "wandb", METRICS_NAME, WANDB_ID_NAME, "config.json", "model.safetensors",
-             "model_config.json", "losses.png", "latent_scatter.png", "manifold.png", "style_grid.png")
+             "model_config.json", LABELLED_SUBSET_NAME, "losses.png", "latent_scatter.png", "manifold.png",
+             "style_grid.png", "clusters.png", "labelled_codes.png")
 
 
 def previous_run(path):

@@ -27,7 +27,8 @@ from tqdm.auto import tqdm
 from . import checkpoints, run_directory
 from .config import TrainConfig
 from .cuda_graph import CUDAGraphed, uses_cuda_graph
-from .data import labelled_subset, load_reference_set, load_training_set, make_batches, parse_num_labels
+from .data import (LABELLED_SUBSET_NAME, labelled_subset, load_reference_set, load_training_set, make_batches,
+                   parse_num_labels)
 from .schedules import lr_factor, parse_milestones
 from .devices import make_accelerator
 from .errors import AAEError, ConfigError, TrainingStopped, one_line
@@ -40,7 +41,6 @@ from .sampling import save_grid
 from .tracking import Tracker
 
 CONFIG_NAME = "config.json"
-LABELLED_SUBSET_NAME = "labelled_subset.json"
 EVAL_TRAINING_IMAGES = 10000  # --eval-every: the training images that name the clusters (clustering)
 STOP_POLL = 10  # steps between the ranks' checks for a stop signal under DDP
 MAX_SKIPPED = 50  # fp16: updates of one phase skipped in a row (overflowing gradients) that end the run

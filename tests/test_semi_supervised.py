@@ -120,6 +120,7 @@ def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance
     errors = [r["test_error"] for r in records if "test_error" in r]
     assert len(errors) == 2 and errors[-1] < 0.5, errors  # chance: 0.9
     assert Image.open(run / "losses.png").size == (1600, 400)  # with the test error's panel
+    assert Image.open(run / "labelled_codes.png").size == (700, 700)  # the paper's figure 8: the subset's codes
     assert Image.open(run / "clusters.png").size == (302, 302)  # 10 classes x 10 test images
     subset = json.loads((run / "labelled_subset.json").read_text())
     assert subset["num_labels"] == 100 and len(subset["indices"]) == 100
