@@ -314,10 +314,11 @@ def test_a_fresh_run_refuses_a_directory_that_holds_a_run(tmp_path, cli, script)
     status, _, err = cli("train.py", *FLAGS, "--output-dir", tmp_path, "--resume", "--overwrite")
     assert status == 2 and "pass one of them" in err
     (tmp_path / "notes.txt").write_text("mine")  # not a run file: kept
+    (tmp_path / "labelled_subset.json").write_text("{}")  # a semi-supervised run's: the plots would read it
     script("launch/train.py", *FLAGS, "--steps", "10", "--checkpoint-every", "10", "--output-dir", tmp_path,
            "--overwrite")
     assert checkpoint_steps(tmp_path) == [10] and not (tmp_path / "wandb_run_id.txt").exists()
-    assert (tmp_path / "notes.txt").read_text() == "mine"
+    assert (tmp_path / "notes.txt").read_text() == "mine" and not (tmp_path / "labelled_subset.json").exists()
     assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [5, 10]
     script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "15")  # a run made with --overwrite
     assert checkpoint_steps(tmp_path) == [10, 15]
