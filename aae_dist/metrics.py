@@ -107,6 +107,11 @@ def predict(aae, images, batch_size=1000):
                       for x in images.split(batch_size)])
 
 
+def encode_images(aae, images, batch_size=1000):
+    """The codes z (n, z_dim) of uint8 images, as fp32 on the CPU, in batches."""
+    return torch.cat([aae.encode(to_model_input(x).to(aae.device)).float().cpu() for x in images.split(batch_size)])
+
+
 def predicted_classes(aae, test_images, train_images=None, train_labels=None, batch_size=1000):
     """The class each test image is put in: the argmax of q(y|x), through the clusters' labels for clustering
     (`cluster_labels`, on the training images). Returns (classes, clusters or None, cluster labels or None)."""

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from .data import LABELLED_SUBSET_NAME, load_reference_set, load_training_set, to_model_input  # noqa: E402
-from .metrics import predict  # noqa: E402
+from .metrics import encode_images, predict  # noqa: E402
 from .models import AAE  # noqa: E402
 from .sampling import manifold_codes, save_grid, style_grid_codes  # noqa: E402
 from .tracking import METRICS_NAME, parse  # noqa: E402
@@ -84,8 +84,7 @@ def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, s
 
     images, labels, split = load_reference_set(dataset, data_root, image_size)
     images, labels = images[:10000], None if labels is None else labels[:10000]
-    encode = lambda images: torch.cat([aae.encode(x.to(device)) for x in to_model_input(images).split(1000)])
-    codes = encode(images).float().cpu()
+    codes = encode_images(aae, images)
     paths["latent_scatter"] = os.path.join(run_dir, "latent_scatter.png")
     plot_latent_scatter(codes, labels, aae.prior.sample(len(codes), generator).cpu(), paths["latent_scatter"], split)
 
@@ -94,7 +93,7 @@ def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, s
         with open(subset_path) as f:
             indices = torch.tensor(json.load(f)["indices"])
         train = load_training_set(dataset, data_root, download=False, image_size=image_size)
-        subset_codes = encode(train.images[indices]).float().cpu()
+        subset_codes = encode_images(aae, train.images[indices])
         paths["labelled_codes"] = os.path.join(run_dir, "labelled_codes.png")
         plot_latent_scatter(subset_codes, train.labels[indices], aae.prior.sample(len(indices), generator).cpu(),
                             paths["labelled_codes"], "labelled")

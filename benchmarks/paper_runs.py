@@ -11,7 +11,6 @@ a copy of each metrics.jsonl (the --eval-every test errors by step). RUNS/status
 """
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,9 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from aae_dist.checkpoints import list_checkpoints, read_state
+from aae_dist.tracking import parse
 
 SEMI = "--model semi-supervised --eval-every 5000 --keep-checkpoints 2"
 CLUSTERING = "--model clustering --eval-every 5000 --keep-checkpoints 2"
@@ -58,21 +60,23 @@ def train(name, flags, args, resume_steps=None):
 
 
 def records(name, args):
+    """The run's metrics.jsonl records so far (parse skips a line torn by the writer)."""
     path = Path(args.runs) / name / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return [r for r in map(parse, path.read_text().splitlines()) if r] if path.exists() else []
 
 
 def steps_done(name, args):
-    """The step of the run's newest checkpoint (after a SIGTERM: where it stopped)."""
-    return max((int(path.name.split("_")[1]) for path in Path(args.runs, name, "checkpoints").glob("step_*")),
-               default=0)
+    """The step of the run's newest complete checkpoint (after a SIGTERM: where it stopped)."""
+    done = list_checkpoints(Path(args.runs, name))
+    return read_state(done[-1])["step"] if done else 0
 
 
 def status(names, args, note=""):
     lines = [f"{time.strftime('%H:%M:%S')} {note}"]
     for name in names:
-        train_records = [r for r in records(name, args) if "samples_per_s" in r]
-        tests = [r for r in records(name, args) if "test_error" in r]
+        every = records(name, args)
+        train_records = [r for r in every if "samples_per_s" in r]
+        tests = [r for r in every if "test_error" in r]
         last = train_records[-1] if train_records else {}
         lines.append(f"{name:16s} step {last.get('step', 0):>8} samples/s {last.get('samples_per_s', 0):8.0f} "
                      f"test_error {tests[-1]['test_error'] if tests else '-'}")
@@ -125,8 +129,8 @@ def main():
         (results / f"{name}.metrics.jsonl").write_text((run / "metrics.jsonl").read_text())
         jobs.append((run, results / f"{name}.json"))
         if name in LIKELIHOOD:
-            jobs += [(checkpoint, results / f"{name}_{checkpoint.name}.json")
-                     for checkpoint in sorted((run / "checkpoints").glob("step_*"))]
+            jobs += [(checkpoint, results / f"{name}_{Path(checkpoint).name}.json")
+                     for checkpoint in list_checkpoints(run)]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda job: evaluate(*job, args), jobs))
     status(names, args, "done")
