@@ -2,8 +2,9 @@
 renamed into place, so that a checkpoint directory with its final name is always complete.
 
 A checkpoint holds each network as NAME.safetensors and each optimizer's state as NAME.bin, under the names the
-model gives them (encoder.safetensors, optim_D.bin, ...), Accelerate's RNG states of every process (and the fp16
-loss scaler), and trainer_state.json: the step, the training configuration and the model's.
+model gives them (encoder.safetensors, optim_D.bin, ...; with --ema-decay also ema_encoder.safetensors, ...),
+Accelerate's RNG states of every process (and the fp16 loss scaler), and trainer_state.json: the step, the training
+configuration and the model's.
 """
 
 import json
@@ -112,11 +113,14 @@ def model_config_of(state):
 
 def load_model(path, device="cpu"):
     """The AAE saved in a checkpoint directory (checkpoints/step_N), in eval mode: to generate from or evaluate
-    any point of a run, not only its end."""
+    any point of a run, not only its end. A run with --ema-decay gives its averaged weights (ema_NAME), as its
+    model.safetensors does."""
     try:  # only the state file and the weight files: the optimizers' and RNG files are not needed here
         aae = AAE(model_config_of(read_state(path)))
         for name, network in aae.networks.items():
-            network.load_state_dict(load_file(file_of(path, name, ".safetensors")))  # no code is ever unpickled
+            average = os.path.join(path, f"ema_{name}.safetensors")
+            weights = average if os.path.exists(average) else file_of(path, name, ".safetensors")
+            network.load_state_dict(load_file(weights))  # no code is ever unpickled
     except Exception as error:  # what a missing, broken or foreign file raises varies, as in problem()
         raise AAEError(f"{path} is not a complete aae_dist checkpoint ({one_line(error, 160)}); name a run "
                        f"directory or one of its {CHECKPOINTS_DIR}/step_N directories") from error

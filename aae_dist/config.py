@@ -128,6 +128,10 @@ class TrainConfig:
     lr_milestones: str = field(default="", metadata=dict(
         help="--lr-schedule step: comma-separated steps at which the rates are multiplied by --lr-gamma"))
     lr_gamma: float = field(default=0.1, metadata=dict(help="--lr-schedule step: the factor at each milestone"))
+    ema_decay: float = field(default=0.0, metadata=dict(
+        help="keep an exponential moving average of the weights (each step: average = decay x average + (1 - decay) "
+             "x weights; e.g. 0.999): evaluation, samples, model.safetensors and a checkpoint's model for "
+             "generate/evaluate are the average's; 0: none"))
     seed: int = field(default=0, metadata=dict(help="seed of initialisation, data order, prior samples and dropout"))
     mixed_precision: str | None = field(default=None, metadata=dict(
         help="no|bf16|fp16; default: what `accelerate launch --mixed_precision` set, else no", choices=MIXED_PRECISION))
@@ -187,7 +191,7 @@ class TrainConfig:
         for name in ("lr_recon", "lr_reg", "lr_cls", "prior_std", "lr_gamma"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
-        for name in ("dropout", "disc_dropout"):
+        for name in ("dropout", "disc_dropout", "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{flag(name)} must be in [0, 1), got {getattr(self, name)!r}")
         for name in ("mixture_components", "mixture_radius", "mixture_radial_std", "mixture_tangential_std",
@@ -233,11 +237,10 @@ class TrainConfig:
 
 
 # What a checkpoint's weights and data order depend on: a resumed run may not change these.
-RESUME_FIXED = ("model", "optimizer", "dataset", "image_size", "arch", "conv_width", "seed", "num_labels", "clusters",
-                "encoder",
-                "label_to_discriminator", "z_dim", "hidden", "disc_hidden", "prior", "prior_std",
-                "mixture_components", "mixture_radius", "mixture_radial_std", "mixture_tangential_std",
-                "swiss_roll_radius", "swiss_roll_turns")
+RESUME_FIXED = ("model", "optimizer", "ema_decay", "dataset", "image_size", "arch", "conv_width", "seed",
+                "num_labels", "clusters", "encoder", "label_to_discriminator", "z_dim", "hidden", "disc_hidden",
+                "prior", "prior_std", "mixture_components", "mixture_radius", "mixture_radial_std",
+                "mixture_tangential_std", "swiss_roll_radius", "swiss_roll_turns")
 
 
 # Every field that a variant's recipe or a preset sets.

@@ -22,6 +22,7 @@ import accelerate
 import torch
 from accelerate.utils import broadcast_object_list, set_seed
 from safetensors import SafetensorError
+from torch.optim.swa_utils import get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from . import checkpoints, run_directory
@@ -73,6 +74,13 @@ class Trainer:
         set_seed(config.seed)
         self.model = AAE(config.model_config(data.image_shape, data.num_classes))
         self.networks = self.model.networks  # the plain modules; checkpoints hold their weights
+        # --ema-decay: a copy whose weights follow the trained ones as an exponential moving average (Polyak
+        # averaging), updated at the end of every step; it is the model that is evaluated, sampled and saved.
+        self.ema = None
+        if config.ema_decay:  # built before the reseed below, so that its (overwritten) initialisation changes nothing
+            self.ema = AAE(self.model.config).requires_grad_(False).eval()
+            self.ema.load_state_dict(self.model.state_dict())
+        self.ema_update = get_ema_multi_avg_fn(config.ema_decay) if config.ema_decay else None
         if config.compile:  # in place, so that DDP-wrapped and plain calls both run the compiled code
             for network in self.networks.values():
                 network.compile()
@@ -87,6 +95,8 @@ class Trainer:
         self.optimizers = {name: self._optimizer(network, lr) for name, (network, lr) in optimizers.items()}
         # Under DDP the networks come back wrapped (same parameters); the phases call these when they train.
         self.wrapped = {name: accelerator.prepare_model(network) for name, network in self.networks.items()}
+        if self.ema:
+            self.ema.to(accelerator.device)
         # Checkpoints: networks and optimizers are written by name (checkpoints.write_training_state); Accelerate
         # writes every process's RNG state and the fp16 scaler, and nothing else.
         accelerator.register_save_state_pre_hook(lambda models, weights, output_dir: weights.clear())
@@ -168,13 +178,23 @@ class Trainer:
         (older ones are tried in turn, saying so) and tells the others."""
         decision = [None, None]  # (path, error)
         if self.accelerator.is_main_process:
-            decision = checkpoints.choose(self.output_dir, self.config, self.networks, self.optimizers,
+            decision = checkpoints.choose(self.output_dir, self.config, self.checkpointed_networks(), self.optimizers,
                                           self.accelerator.scaler is not None)
         broadcast_object_list(decision)
         path, error = decision
         if error:
             raise ConfigError(error)
         return path
+
+    @property
+    def inference_model(self):
+        """The model to evaluate, sample and save: the moving average with --ema-decay, else the trained one."""
+        return self.ema or self.model
+
+    def checkpointed_networks(self):
+        """The networks a checkpoint holds, by name: the trained ones and, with --ema-decay, their averages."""
+        return {**self.networks, **{f"ema_{name}": network for name, network in (self.ema.networks.items()
+                                                                                  if self.ema else ())}}
 
     def run_config(self):
         """The full resolved configuration, as written to config.json and W&B."""
@@ -251,6 +271,8 @@ class Trainer:
             metrics.update(self.run_phase(phase, batch))
         if self.accelerator.scaler is not None:
             self.accelerator.scaler.update()
+        if self.ema:  # inside the step: a CUDA graph records it with the rest
+            self.ema_update(list(self.ema.parameters()), list(self.model.parameters()), None)
         return metrics
 
     # ---------------------------------------------------------------- the loop
@@ -296,7 +318,7 @@ class Trainer:
                     self._stop(stop.signum, path or self.save_checkpoint())
         progress.close()
         if accelerator.is_main_process:
-            self.model.save_pretrained(self.output_dir)
+            self.inference_model.save_pretrained(self.output_dir)
             pictures = make_pictures(self.output_dir, config.dataset, config.data_root, device=accelerator.device,
                                      image_size=config.image_size)
             for name, path in pictures.items():
@@ -359,20 +381,24 @@ class Trainer:
         samples/step_XXXXXX.png (and W&B)."""
         if not self.accelerator.is_main_process:
             return
-        z, labels, nrow = self.model.preview()
-        with evaluating(self.model):
-            images = self.model.decode(z, labels)
+        model = self.inference_model
+        z, labels, nrow = model.preview()
+        with evaluating(model):
+            images = model.decode(z, labels)
         path = os.path.join(self.output_dir, "samples", f"step_{self.step:06d}.png")
         save_grid(images, path, nrow)
         self.tracker.log_image("samples/lattice", path, self.step)
 
     def evaluate(self):
         """--eval-every: the model's test metrics (metrics.test_metrics: a batched pass) in metrics.jsonl and W&B,
-        by the main process."""
+        by the main process. With --ema-decay those of the average, and the trained weights' as raw_NAME."""
         if not self.accelerator.is_main_process:
             return
         with evaluating(self.model):
-            self.tracker.log(test_metrics(self.model, *self.eval_data), self.step)
+            record = test_metrics(self.model, *self.eval_data)
+        if self.ema:
+            record = {**test_metrics(self.ema, *self.eval_data), **{f"raw_{k}": v for k, v in record.items()}}
+        self.tracker.log(record, self.step)
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self):
@@ -389,7 +415,7 @@ class Trainer:
         try:
             self.accelerator.save_state(tmp)
             if self.accelerator.is_main_process:
-                checkpoints.write_training_state(tmp, self.networks, self.optimizers)
+                checkpoints.write_training_state(tmp, self.checkpointed_networks(), self.optimizers)
             self.accelerator.wait_for_everyone()  # every rank's RNG file is in before the checkpoint is published
             if self.accelerator.is_main_process:
                 checkpoints.publish(path, self.step, self.config, self.model.config)
@@ -405,5 +431,5 @@ class Trainer:
 
     def load_checkpoint(self, path):
         self.accelerator.load_state(path)  # every process's RNG state (and the fp16 scaler)
-        checkpoints.load_training_state(path, self.networks, self.optimizers)
+        checkpoints.load_training_state(path, self.checkpointed_networks(), self.optimizers)
         self.step = checkpoints.read_state(path)["step"]

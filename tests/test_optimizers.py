@@ -1,4 +1,5 @@
-"""The optimizer of every phase (--optimizer adam|sgd, momentum per phase group) and learning-rate schedules."""
+"""The optimizer of every phase (--optimizer adam|sgd, momentum per phase group), learning-rate schedules and the
+weights' moving average (--ema-decay)."""
 
 import json
 
@@ -7,6 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from aae_dist import Trainer
+from aae_dist.checkpoints import load_model
 from aae_dist.schedules import lr_factor
 
 from conftest import TINY, needs_mnist, tiny_config
@@ -48,10 +50,41 @@ def test_resume_is_exact_with_a_schedule(tmp_path, script, model):
         [0.01] * 4 + [0.005] * 4 + [0.0025] * 2)
 
 
+@needs_mnist
+def test_the_moving_average_follows_the_trained_weights(tmp_path):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), ema_decay=0.9))
+    start = [p.clone() for p in trainer.model.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(start, trainer.ema.parameters()))  # it starts at the weights
+    trainer.train_step(trainer.batch(0))
+    for before, after, average in zip(start, trainer.model.parameters(), trainer.ema.parameters()):
+        torch.testing.assert_close(average, 0.9 * before + 0.1 * after)
+    assert not any(p.requires_grad for p in trainer.ema.parameters())
+
+
+@needs_mnist
+def test_a_run_with_a_moving_average_saves_evaluates_and_resumes_it(tmp_path, script):
+    flags = [*TINY, "--ema-decay", "0.9", "--log-every", "5", "--checkpoint-every", "5", "--sample-every", "100",
+             "--eval-every", "5"]
+    script("launch/train.py", *flags, "--steps", "10", "--output-dir", tmp_path / "whole")
+    script("launch/train.py", *flags, "--steps", "5", "--output-dir", tmp_path / "part")
+    script("launch/train.py", "--output-dir", tmp_path / "part", "--resume", "--steps", "10")
+    whole, part = (load_file(tmp_path / run / "model.safetensors") for run in ("whole", "part"))
+    assert all(torch.equal(whole[k], part[k]) for k in whole)  # the average resumed exactly
+    checkpoint = tmp_path / "whole" / "checkpoints" / "step_000010"
+    average, trained = (load_file(checkpoint / name) for name in ("ema_decoder.safetensors", "decoder.safetensors"))
+    assert not torch.equal(average["0.weight"], trained["0.weight"])
+    assert torch.equal(whole["decoder.0.weight"], average["0.weight"])  # model.safetensors is the average
+    assert torch.equal(load_model(checkpoint).decoder[0].weight, average["0.weight"])  # so is a checkpoint's model
+    evaluation = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()
+                  if "test_recon_bce" in line][-1]
+    assert evaluation["test_recon_bce"] != evaluation["raw_test_recon_bce"]  # the average's, and the weights'
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--lr-schedule", "step"], "--lr-schedule step needs --lr-milestones"),
     (["--lr-milestones", "10,x"], "--lr-milestones must be positive step numbers"),
     (["--optimizer", "sgd", "--momentum-reg", "1.5"], "--momentum-reg must be in [0, 1)"),
+    (["--ema-decay", "1"], "--ema-decay must be in [0, 1)"),
 ])
 def test_bad_schedules_give_one_line(tmp_path, cli, flags, message):
     status, _, err = cli("train.py", "--output-dir", tmp_path, *flags)

@@ -168,7 +168,8 @@ def test_resume_refuses_another_model_or_dataset(tmp_path, script, cli):
     for flags, message in [(["--z-dim", "3"], "was trained with --z-dim 2, not --z-dim 3"),
                            (["--dataset", "fashion-mnist"], "--dataset mnist, not --dataset fashion-mnist"),
                            (["--model", "supervised"], "was trained with --model vanilla, not --model supervised"),
-                           (["--seed", "3"], "was trained with --seed 0, not --seed 3")]:
+                           (["--seed", "3"], "was trained with --seed 0, not --seed 3"),
+                           (["--ema-decay", "0.99"], "was trained with --ema-decay 0.0, not --ema-decay 0.99")]:
         status, _, err = cli("train.py", "--output-dir", tmp_path, "--resume", "--steps", "20", *flags)
         assert status == 2 and message in err
     # a safe change: more steps, another learning rate
