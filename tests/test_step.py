@@ -191,15 +191,18 @@ def test_bf16_step_runs_in_bf16(tmp_path, arch):
                                          ("semi-supervised", "mlp")])
 def test_a_cuda_graph_replays_the_eager_steps(tmp_path, precision, model, arch):
     """Replayed from a CUDA graph (3 eager warm-up steps, then capture and replays), training computes what the
-    eager steps compute, dropout included: the graph draws from the same Philox stream."""
+    eager steps compute, dropout included: the graph draws from the same Philox stream; the weights' moving
+    average (--ema-decay), updated inside the step, is recorded with it."""
     from accelerate.state import AcceleratorState
 
-    metrics = {}
+    metrics, averages = {}, {}
     for mode in ("off", "on"):
         AcceleratorState._reset_state(reset_partial_state=True)
         trainer = Trainer(tiny_config(output_dir=str(tmp_path / mode), cuda_graph=mode, mixed_precision=precision,
-                                      model=model, arch=arch, conv_width=8))
+                                      model=model, arch=arch, conv_width=8, ema_decay=0.9))
         assert trainer.cuda_graph == (mode == "on")
         # each step's outputs are read at once: a replay overwrites the graph's output tensors
         metrics[mode] = [[float(v) for v in trainer.train_step(trainer.batch(step)).values()] for step in range(8)]
+        averages[mode] = [p.detach().clone() for p in trainer.ema.parameters()]
     torch.testing.assert_close(metrics["on"], metrics["off"], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(averages["on"], averages["off"], rtol=1e-4, atol=1e-5)
