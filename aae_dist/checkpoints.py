@@ -111,15 +111,15 @@ def model_config_of(state):
     return TrainConfig(**state["config"]).model_config(image_shape=(1, 28, 28), num_classes=10)
 
 
-def load_model(path, device="cpu"):
+def load_model(path, device="cpu", average=True):
     """The AAE saved in a checkpoint directory (checkpoints/step_N), in eval mode: to generate from or evaluate
-    any point of a run, not only its end. A run with --ema-decay gives its averaged weights (ema_NAME), as its
-    model.safetensors does."""
+    any point of a run, not only its end. A run with --ema-decay gives its moving average (ema_NAME), as its
+    model.safetensors does, or with average=False the trained weights."""
     try:  # only the state file and the weight files: the optimizers' and RNG files are not needed here
         aae = AAE(model_config_of(read_state(path)))
         for name, network in aae.networks.items():
-            average = os.path.join(path, f"ema_{name}.safetensors")
-            weights = average if os.path.exists(average) else file_of(path, name, ".safetensors")
+            averaged = os.path.join(path, f"ema_{name}.safetensors")
+            weights = averaged if average and os.path.exists(averaged) else file_of(path, name, ".safetensors")
             network.load_state_dict(load_file(weights))  # no code is ever unpickled
     except Exception as error:  # what a missing, broken or foreign file raises varies, as in problem()
         raise AAEError(f"{path} is not a complete aae_dist checkpoint ({one_line(error, 160)}); name a run "

@@ -70,6 +70,13 @@ def read_run(path, data_root=None):
     return config, data_root or os.environ.get("AAE_DATA_ROOT") or config["data_root"]
 
 
-def load_model(path, device):
-    """The AAE of a run directory (its final weights) or of one of its checkpoints (the weights at that step)."""
-    return checkpoints.load_model(path, device) if checkpoints.is_checkpoint(path) else AAE.from_pretrained(path, device)
+def load_model(path, device, average=True):
+    """The AAE of a run directory (its final weights) or of one of its checkpoints (the weights at that step; of
+    a run with --ema-decay their moving average, or with average=False the trained weights)."""
+    if checkpoints.is_checkpoint(path):
+        return checkpoints.load_model(path, device, average)
+    if not average:
+        raise AAEError(f"{path}: a run directory keeps only the moving average of the weights; the trained weights "
+                       f"are in its checkpoints: pass --checkpoint {os.path.join(path, checkpoints.CHECKPOINTS_DIR)}"
+                       "/step_N")
+    return AAE.from_pretrained(path, device)

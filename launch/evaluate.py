@@ -17,7 +17,7 @@ from aae_dist.tracking import log_to_finished_run
 
 # What the JSON records of the run beside its figures.
 RUN_FIELDS = ("model", "dataset", "steps", "seed", "batch_size", "num_labels", "clusters", "z_dim", "hidden",
-              "optimizer", "lr_recon", "lr_reg", "lr_cls", "lr_schedule", "output_dir")
+              "optimizer", "lr_recon", "lr_reg", "lr_cls", "lr_schedule", "ema_decay", "output_dir")
 
 
 def parse_args():
@@ -27,6 +27,8 @@ def parse_args():
     parser.add_argument("--num-samples", type=int, default=10000, help="generated samples (default: 10000)")
     parser.add_argument("--tstr-samples", type=int, default=60000, help="class-conditional models: generated "
                         "samples a classifier is trained on for TSTR (default: 60000)")
+    parser.add_argument("--trained-weights", action="store_true", help="a checkpoint of a run with --ema-decay: "
+                        "evaluate its trained weights instead of their moving average (the default)")
     args = parser.parse_args()
     for name in ("num_samples", "tstr_samples"):
         if getattr(args, name) <= 1:
@@ -37,14 +39,15 @@ def parse_args():
 def main():
     args = parse_args()
     device = pick_device(args.device)
-    aae = load_model(args.checkpoint, device)
+    aae = load_model(args.checkpoint, device, average=not args.trained_weights)
     config, data_root = read_run(args.checkpoint, args.data_root)
     results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed,
                        tstr_samples=args.tstr_samples, image_size=config.get("image_size"))
     # a run directory's weights are those of its last step, a checkpoint's those of its own
     step = checkpoints.read_state(args.checkpoint)["step"] if checkpoints.is_checkpoint(args.checkpoint) else None
-    results["run"] = {"trained_steps": step or config["steps"],
-                      **{key: config.get(key) for key in RUN_FIELDS}}
+    averaged = config.get("ema_decay") and not args.trained_weights
+    results["run"] = {"trained_steps": step or config["steps"], **{key: config.get(key) for key in RUN_FIELDS},
+                      "weights": "moving average" if averaged else "trained"}
     print(f"evaluate.py: {args.checkpoint} on {config['dataset']} ({args.num_samples} samples, real images: its "
           f"{results['reference_split']} set)")
     if "parzen_ll" in results:

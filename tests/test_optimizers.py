@@ -62,7 +62,7 @@ def test_the_moving_average_follows_the_trained_weights(tmp_path):
 
 
 @needs_mnist
-def test_a_run_with_a_moving_average_saves_evaluates_and_resumes_it(tmp_path, script):
+def test_a_run_with_a_moving_average_saves_evaluates_and_resumes_it(tmp_path, script, cli):
     flags = [*TINY, "--ema-decay", "0.9", "--log-every", "5", "--checkpoint-every", "5", "--sample-every", "100",
              "--eval-every", "5"]
     script("launch/train.py", *flags, "--steps", "10", "--output-dir", tmp_path / "whole")
@@ -75,6 +75,9 @@ def test_a_run_with_a_moving_average_saves_evaluates_and_resumes_it(tmp_path, sc
     assert not torch.equal(average["0.weight"], trained["0.weight"])
     assert torch.equal(whole["decoder.0.weight"], average["0.weight"])  # model.safetensors is the average
     assert torch.equal(load_model(checkpoint).decoder[0].weight, average["0.weight"])  # so is a checkpoint's model
+    assert torch.equal(load_model(checkpoint, average=False).decoder[0].weight, trained["0.weight"])
+    status, _, err = cli("evaluate.py", "--checkpoint", tmp_path / "whole", "--trained-weights")
+    assert status == 2 and "keeps only the moving average" in err and "checkpoints/step_N" in err
     evaluation = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()
                   if "test_recon_bce" in line][-1]
     assert evaluation["test_recon_bce"] != evaluation["raw_test_recon_bce"]  # the average's, and the weights'
