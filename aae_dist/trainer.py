@@ -76,11 +76,11 @@ class Trainer:
         self.networks = self.model.networks  # the plain modules; checkpoints hold their weights
         # --ema-decay: a copy whose weights follow the trained ones as an exponential moving average (Polyak
         # averaging), updated at the end of every step; it is the model that is evaluated, sampled and saved.
-        self.ema = None
+        self.ema = self.ema_update = None
         if config.ema_decay:  # built before the reseed below, so that its (overwritten) initialisation changes nothing
-            self.ema = AAE(self.model.config).requires_grad_(False).eval()
+            self.ema = AAE(self.model.config).to(accelerator.device).requires_grad_(False).eval()
             self.ema.load_state_dict(self.model.state_dict())
-        self.ema_update = get_ema_multi_avg_fn(config.ema_decay) if config.ema_decay else None
+            self.ema_update = get_ema_multi_avg_fn(config.ema_decay)
         if config.compile:  # in place, so that DDP-wrapped and plain calls both run the compiled code
             for network in self.networks.values():
                 network.compile()
@@ -95,8 +95,6 @@ class Trainer:
         self.optimizers = {name: self._optimizer(network, lr) for name, (network, lr) in optimizers.items()}
         # Under DDP the networks come back wrapped (same parameters); the phases call these when they train.
         self.wrapped = {name: accelerator.prepare_model(network) for name, network in self.networks.items()}
-        if self.ema:
-            self.ema.to(accelerator.device)
         # Checkpoints: networks and optimizers are written by name (checkpoints.write_training_state); Accelerate
         # writes every process's RNG state and the fp16 scaler, and nothing else.
         accelerator.register_save_state_pre_hook(lambda models, weights, output_dir: weights.clear())
@@ -189,12 +187,12 @@ class Trainer:
     @property
     def inference_model(self):
         """The model to evaluate, sample and save: the moving average with --ema-decay, else the trained one."""
-        return self.ema or self.model
+        return self.model if self.ema is None else self.ema
 
     def checkpointed_networks(self):
         """The networks a checkpoint holds, by name: the trained ones and, with --ema-decay, their averages."""
-        return {**self.networks, **{f"ema_{name}": network for name, network in (self.ema.networks.items()
-                                                                                  if self.ema else ())}}
+        averages = () if self.ema is None else self.ema.networks.items()
+        return {**self.networks, **{f"ema_{name}": network for name, network in averages}}
 
     def run_config(self):
         """The full resolved configuration, as written to config.json and W&B."""
@@ -271,7 +269,7 @@ class Trainer:
             metrics.update(self.run_phase(phase, batch))
         if self.accelerator.scaler is not None:
             self.accelerator.scaler.update()
-        if self.ema:  # inside the step: a CUDA graph records it with the rest
+        if self.ema is not None:  # inside the step: a CUDA graph records it with the rest
             self.ema_update(list(self.ema.parameters()), list(self.model.parameters()), None)
         return metrics
 
@@ -396,7 +394,7 @@ class Trainer:
             return
         with evaluating(self.model):
             record = test_metrics(self.model, *self.eval_data)
-        if self.ema:
+        if self.ema is not None:
             record = {**test_metrics(self.ema, *self.eval_data), **{f"raw_{k}": v for k, v in record.items()}}
         self.tracker.log(record, self.step)
 
