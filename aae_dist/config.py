@@ -94,6 +94,9 @@ class TrainConfig:
         help="semi-supervised: the size of the labelled subset (class-balanced, fixed by --seed; saved in the run as "
              "labelled_subset.json), or all"))
     clusters: int = field(default=16, metadata=dict(help="clustering: the number of clusters (categories of y)"))
+    marginal_entropy: float = field(default=0.0, metadata=dict(
+        help="semi-supervised and clustering: weight of a generator-phase term log K - H(the batch's mean q(y|x)) "
+             "that pushes the encoder to use every class or cluster equally often; 0: none"))
     input_noise: float = field(default=0.0, metadata=dict(
         help="std of Gaussian noise added to the encoder's input in training"))
     encoder: str = field(default="deterministic", metadata=dict(
@@ -176,7 +179,7 @@ class TrainConfig:
                 raise ConfigError(f"{flag(name)} must be a non-negative integer, got {value!r}")
         if self.image_size is not None and not (isinstance(self.image_size, int) and self.image_size > 0):
             raise ConfigError(f"--image-size must be a positive integer, got {self.image_size!r}")
-        for name in ("code_noise", "input_noise", "init_std"):
+        for name in ("code_noise", "input_noise", "init_std", "marginal_entropy"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{flag(name)} must be >= 0, got {getattr(self, name)!r}")
         if not (isinstance(self.clusters, int) and self.clusters >= 2):
@@ -222,6 +225,7 @@ class TrainConfig:
                            num_classes=num_classes, recon_loss=self.recon_loss,
                            label_to_discriminator=self.label_to_discriminator, code_noise=self.code_noise,
                            input_noise=self.input_noise, clusters=self.clusters, encoder=self.encoder,
+                           marginal_entropy=self.marginal_entropy,
                            init_std=self.init_std,
                            discriminator_steps=self.discriminator_steps,
                            prior=self.prior_config())

@@ -1,7 +1,11 @@
 """The three AAE losses, from logits in fp32 (binary cross-entropy on logits is safe under autocast, unlike sigmoid +
 BCE)."""
 
+import math
+
 import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as distributed
 import torch.nn.functional as F
 
 
@@ -27,3 +31,13 @@ def generator_loss(fake_logits):
     """-mean log D(Q(x)): the encoder is rewarded when D takes its codes for prior samples."""
     fake_logits = fake_logits.float()
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def marginal_entropy_gap(probabilities):
+    """log K - H(m), m the mean of q(y|x) (n, K) over the global batch: 0 when every class is used equally often.
+    Under DDP m is averaged over the processes with a differentiable all-reduce (whose backward sums the gradients
+    of every process), so that DDP's averaged gradients are those of one process on the global batch."""
+    marginal = probabilities.float().mean(0)
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        marginal = distributed.all_reduce(marginal) / dist.get_world_size()
+    return math.log(marginal.numel()) + (marginal * marginal.clamp_min(1e-12).log()).sum()

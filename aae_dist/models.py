@@ -64,6 +64,7 @@ class ModelConfig:
     encoder: str = "deterministic"
     init_std: float = 0.0
     clusters: int = 16
+    marginal_entropy: float = 0.0
     discriminator_steps: int = 1
     prior: dict = field(default_factory=lambda: {"name": "gaussian", "std": 1.0})
 

@@ -13,8 +13,10 @@ FLAGS = [*TINY, "--steps", "20", "--dropout", "0", "--disc-dropout", "0", "--log
 
 @pytest.mark.parametrize("model", [["--model", "vanilla"], ["--model", "supervised", "--label-to-discriminator"],
                                    ["--arch", "conv", "--conv-width", "4"],
-                                   ["--model", "semi-supervised", "--num-labels", "30", "--input-noise", "0"]],
-                         ids=["vanilla", "supervised", "conv", "semi-supervised"])
+                                   ["--model", "semi-supervised", "--num-labels", "30", "--input-noise", "0"],
+                                   ["--model", "clustering", "--clusters", "8", "--input-noise", "0",
+                                    "--marginal-entropy", "5"]],
+                         ids=["vanilla", "supervised", "conv", "semi-supervised", "clustering-marginal-entropy"])
 def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path, model):
     run_script("tests/ddp_worker.py", tmp_path / "ddp", *FLAGS, *model, "--batch-size", "25",
                "--output-dir", tmp_path / "run_ddp", launcher=DDP_CPU, env={"ACCELERATE_USE_CPU": "1"})

@@ -2,6 +2,7 @@
 changes what in each phase, the clustering rule, and a short run that learns to classify."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -9,6 +10,7 @@ from PIL import Image
 
 from aae_dist import AAE, Trainer
 from aae_dist.data import labelled_subset, load_reference_set, load_training_set, to_model_input
+from aae_dist.losses import marginal_entropy_gap
 from aae_dist.metrics import classification, cluster_labels, predicted_classes
 from aae_dist.priors import CategoricalPrior
 
@@ -50,6 +52,22 @@ def test_clustering_rule_names_each_cluster_by_its_most_confident_training_image
     test = torch.tensor([[0, 0, 255], [0, 255, 0], [255, 0, 0]], dtype=torch.uint8).view(3, 1, 1, 3)
     predicted, clusters, labels = predicted_classes(Hand(), test, train, torch.tensor([5, 7, 2, 2]))
     assert clusters.tolist() == [2, 1, 0] and predicted.tolist() == [5, 2, 7]
+
+
+def test_marginal_entropy_gap_is_zero_for_balanced_use_and_log_k_for_one_class():
+    assert marginal_entropy_gap(torch.eye(10)) == pytest.approx(0, abs=1e-6)  # each class once: balanced
+    assert marginal_entropy_gap(torch.full((4, 10), 0.1)) == pytest.approx(0, abs=1e-6)
+    one_class = torch.nn.functional.one_hot(torch.zeros(5, dtype=torch.long), 10).float()
+    assert marginal_entropy_gap(one_class) == pytest.approx(math.log(10))
+
+
+@needs_mnist
+def test_marginal_entropy_joins_the_generator_loss(tmp_path):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model="clustering", marginal_entropy=2.0))
+    metrics = trainer.train_step(trainer.batch(0))
+    assert metrics["marginal_entropy_gap"] > 0
+    torch.testing.assert_close(metrics["g_loss"], metrics["g_loss_y"] + metrics["g_loss_z"]
+                               + 2.0 * metrics["marginal_entropy_gap"])
 
 
 def snapshot(modules):

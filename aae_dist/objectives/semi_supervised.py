@@ -7,6 +7,7 @@ categorical prior (one-hot vectors), D_z teaches q(z) to look like the Gaussian 
   2. discriminator    Q eval and frozen; D_y on (one-hot samples, y), D_z on (prior, z)
                       (with label_to_discriminator on (y, z) pairs);                   optim_D_y + optim_D_z
   3. generator        Q train; D_y, D_z frozen; loss -log D_y(y) - log D_z(z);           optim_Q_gen
+                      (with marginal_entropy w, + w (log K - H(the batch's mean y)))
   4. classification   Q train on a mini-batch of the labelled subset (--num-labels);
                       loss cross-entropy of y;                                           optim_Q_cls
 Phases 1-3 see every training image, without its label; only phase 4 reads labels, those of the subset.
@@ -15,7 +16,7 @@ Phases 1-3 see every training image, without its label; only phase 4 reads label
 import torch
 import torch.nn.functional as F
 
-from ..losses import discriminator_loss, generator_loss, reconstruction_loss
+from ..losses import discriminator_loss, generator_loss, marginal_entropy_gap, reconstruction_loss
 from ..models import AAE, Phase
 from ..networks import decoder, discriminator, encoder
 from ..priors import CategoricalPrior
@@ -24,7 +25,7 @@ from ..sampling import style_grid_codes
 
 class SemiSupervisedAAE(AAE):
     conditional = needs_labels = decodes_classes = categorical = uses_labelled_subset = True
-    own_flags = ("num_labels", "lr_cls", "momentum_cls", "label_to_discriminator")
+    own_flags = ("num_labels", "lr_cls", "momentum_cls", "label_to_discriminator", "marginal_entropy")
     # The README's recipe (section "Semi-supervised classification and clustering"): the paper's networks (2 x 1000
     # everywhere, a 10-D style code, input noise of std 0.3, no dropout) and its two marginal discriminators, trained
     # with Adam on a cosine schedule at batch 400. On an H200 the test error with 100 labels was 2.7-3.3% (3 seeds)
@@ -105,7 +106,11 @@ class SemiSupervisedAAE(AAE):
         y = torch.softmax(logits.float(), 1)
         g_y = generator_loss(nets.discriminator_y(y))
         g_z = generator_loss(nets.discriminator_z(self.code_pair(y, z)))
-        return {"g_loss": g_y + g_z, "g_loss_y": g_y, "g_loss_z": g_z}
+        losses = {"g_loss": g_y + g_z, "g_loss_y": g_y, "g_loss_z": g_z}
+        if self.config.marginal_entropy:  # the adversarial D_y alone left clusters empty
+            gap = marginal_entropy_gap(y)
+            losses.update(g_loss=losses["g_loss"] + self.config.marginal_entropy * gap, marginal_entropy_gap=gap)
+        return losses
 
     def classify(self, nets, batch):
         logits, _ = self.heads(nets.encoder, batch["x_labelled"])
