@@ -159,6 +159,9 @@ def choose(output_dir, config, networks, optimizers, needs_scaler):
         return [None, f"--resume: no checkpoint in {root}; run without --resume to start this run afresh"]
     reasons = []
     for path in reversed(candidates):
+        error = changed_settings(path, config)  # before the files: another setting can need other files (--ema-decay)
+        if error:
+            return [None, error]
         reason = problem(path, networks, optimizers, needs_scaler)
         if reason is None:
             break
@@ -168,12 +171,20 @@ def choose(output_dir, config, networks, optimizers, needs_scaler):
         return [None, f"--resume: no usable checkpoint in {root} ({'; '.join(reasons)})"]
     if reasons:
         print(f"aae_dist: warning: resuming from the older checkpoint {path}", file=sys.stderr)
-    saved = read_state(path).get("config", {})
+    return [path, None]
+
+
+def changed_settings(path, config):
+    """The error naming what `config` changes of the settings checkpoint `path` was trained with that a resumed run
+    may not change (RESUME_FIXED), or None; None too where its state cannot be read (problem() says so)."""
+    try:
+        saved = read_state(path).get("config", {})
+    except (OSError, ValueError, AttributeError):
+        return None
     saved = {name: saved.get(name, TrainConfig.__dataclass_fields__[name].default) for name in RESUME_FIXED}
     changed = [name for name in RESUME_FIXED if saved[name] != getattr(config, name)]
-    if changed:
-        was = " ".join(f"{flag(n)} {saved[n]}" for n in changed)
-        now = " ".join(f"{flag(n)} {getattr(config, n)}" for n in changed)
-        return [None, f"--resume: {path} was trained with {was}, not {now}; resume with its values or start a new "
-                      "--output-dir"]
-    return [path, None]
+    if not changed:
+        return None
+    was = " ".join(f"{flag(n)} {saved[n]}" for n in changed)
+    now = " ".join(f"{flag(n)} {getattr(config, n)}" for n in changed)
+    return f"--resume: {path} was trained with {was}, not {now}; resume with its values or start a new --output-dir"
