@@ -118,7 +118,7 @@ def load_model(path, device="cpu", average=True):
     try:  # only the state file and the weight files: the optimizers' and RNG files are not needed here
         aae = AAE(model_config_of(read_state(path)))
         for name, network in aae.networks.items():
-            averaged = os.path.join(path, f"ema_{name}.safetensors")
+            averaged = file_of(path, f"ema_{name}", ".safetensors")
             weights = averaged if average and os.path.exists(averaged) else file_of(path, name, ".safetensors")
             network.load_state_dict(load_file(weights))  # no code is ever unpickled
     except Exception as error:  # what a missing, broken or foreign file raises varies, as in problem()
