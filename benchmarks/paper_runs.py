@@ -6,9 +6,10 @@ Each recipe below trains in its own process of launch/train.py; they share the G
 runs, their small kernels overlap). After --calibrate-s the script stops each run (SIGTERM: the trainer writes a
 checkpoint), reads its rate from that checkpoint's step and resumes it with the steps that fit the budget (the
 horizon of its learning-rate schedule), never more than a recipe's own length where it has one. When all are done it
-evaluates each run's final weights, and each checkpoint of the likelihood (vanilla) runs, with launch/evaluate.py,
-into RUNS/results/ beside a copy of each metrics.jsonl (the --eval-every test errors by step). RUNS/status.txt says
-where every run is.
+evaluates each run's final weights with launch/evaluate.py into RUNS/results/, beside a copy of each metrics.jsonl
+(the --eval-every test errors by step, copied every 30 s). The likelihood (vanilla) runs' checkpoints are evaluated
+as soon as each is written, so that what a cut-short session carries home (`tar czf $OUT/results.tgz RUNS/results`
+after a `timeout`) holds them. RUNS/status.txt says where every run is.
 """
 
 import argparse
@@ -103,6 +104,24 @@ def evaluate(checkpoint, json_path, args):
         subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, OMP_NUM_THREADS="2"))
 
 
+def collect(names, args, pool, started, final=False):
+    """Copy each run's metrics.jsonl into RUNS/results and start there the evaluations not yet in `started`: a
+    likelihood run's checkpoints as soon as they are written (a session whose machine time ends mid-run still has
+    them), every run's final weights once it is trained (`final`)."""
+    results = Path(args.runs, "results")
+    for name in names:
+        run = Path(args.runs, name)
+        if (run / "metrics.jsonl").exists():
+            (results / f"{name}.metrics.jsonl").write_text((run / "metrics.jsonl").read_text())
+        jobs = [(checkpoint, results / f"{name}_{Path(checkpoint).name}.json")
+                for checkpoint in (list_checkpoints(run) if name in LIKELIHOOD else [])]
+        jobs += [(run, results / f"{name}.json")] if final else []
+        for checkpoint, json_path in jobs:
+            if json_path not in started:
+                started.add(json_path)
+                pool.submit(evaluate, checkpoint, json_path, args)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-root", required=True)
@@ -129,22 +148,15 @@ def main():
         left = start + args.budget_s - time.time() - 30  # 30 s for the restart and the final checkpoint
         steps = done + max(1, int(done / (calibrated - start) * left))
         processes[name] = train(name, None, args, min(steps, RECIPES[name][1] or steps))
-    while any(processes[name].poll() is None for name in names):
-        status(names, args, "training")
-        time.sleep(30)
-    status(names, args, "trained; evaluating")
-    results = Path(args.runs, "results")
-    results.mkdir(exist_ok=True)
-    jobs = []
-    for name in names:
-        run = Path(args.runs, name)
-        (results / f"{name}.metrics.jsonl").write_text((run / "metrics.jsonl").read_text())
-        jobs.append((run, results / f"{name}.json"))
-        if name in LIKELIHOOD:
-            jobs += [(checkpoint, results / f"{name}_{Path(checkpoint).name}.json")
-                     for checkpoint in list_checkpoints(run)]
+    Path(args.runs, "results").mkdir(exist_ok=True)
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda job: evaluate(*job, args), jobs))
+        started = set()
+        while any(processes[name].poll() is None for name in names):
+            status(names, args, "training")
+            collect(names, args, pool, started)
+            time.sleep(30)
+        status(names, args, "trained; evaluating")
+        collect(names, args, pool, started, final=True)
     status(names, args, "done")
 
 
