@@ -2,6 +2,8 @@
 
 import json
 import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from torch import nn
@@ -77,3 +79,29 @@ def test_seed_baseline_has_the_lectures_networks():
     # bugs and all: D never applies lin3, so it returns 500 sigmoid units per sample
     import torch
     assert D_net_gauss(500, 2)(torch.randn(3, 2)).shape == (3, 500)
+
+
+def test_paper_runs_evaluates_likelihood_checkpoints_as_they_come_and_final_weights_at_the_end(tmp_path):
+    import paper_runs
+    from aae_dist.checkpoints import STATE_NAME
+
+    class Pool:  # records what would be evaluated
+        submitted = []
+
+        def submit(self, function, checkpoint, json_path, args):
+            self.submitted.append((Path(checkpoint).name, Path(json_path).name))
+
+    args = SimpleNamespace(runs=str(tmp_path))
+    (tmp_path / "results").mkdir()
+    for name in ("keil", "semi100"):
+        (tmp_path / name / "checkpoints" / "step_000500").mkdir(parents=True)
+        (tmp_path / name / "checkpoints" / "step_000500" / STATE_NAME).write_text("{}")
+        (tmp_path / name / "metrics.jsonl").write_text('{"step": 500}\n')
+    (tmp_path / "keil" / "checkpoints" / "step_001000").mkdir()  # being written: no state file yet
+    pool, started = Pool(), set()
+    paper_runs.collect(["keil", "semi100"], args, pool, started)
+    paper_runs.collect(["keil", "semi100"], args, pool, started)  # nothing is evaluated twice
+    assert pool.submitted == [("step_000500", "keil_step_000500.json")]
+    assert (tmp_path / "results" / "semi100.metrics.jsonl").read_text() == '{"step": 500}\n'
+    paper_runs.collect(["keil", "semi100"], args, pool, started, final=True)
+    assert pool.submitted[1:] == [("keil", "keil.json"), ("semi100", "semi100.json")]
