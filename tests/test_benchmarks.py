@@ -86,7 +86,8 @@ def test_paper_runs_evaluates_likelihood_checkpoints_as_they_come_and_final_weig
     from aae_dist.checkpoints import STATE_NAME
 
     class Pool:  # records what would be evaluated
-        submitted = []
+        def __init__(self):
+            self.submitted = []
 
         def submit(self, function, checkpoint, json_path, args):
             self.submitted.append((Path(checkpoint).name, Path(json_path).name))
