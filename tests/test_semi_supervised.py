@@ -11,7 +11,7 @@ from PIL import Image
 from aae_dist import AAE, Trainer
 from aae_dist.data import labelled_subset, load_reference_set, load_training_set, to_model_input
 from aae_dist.losses import marginal_entropy_gap
-from aae_dist.metrics import classification, cluster_labels, predicted_classes
+from aae_dist.metrics import classification, cluster_labels, majority_cluster_labels, name_clusters, test_metrics
 from aae_dist.priors import CategoricalPrior
 
 from conftest import DATA_ROOT, TINY, needs_mnist, tiny_config
@@ -42,16 +42,32 @@ def test_clustering_rule_names_each_cluster_by_its_most_confident_training_image
     probabilities = torch.tensor([[0.1, 0.1, 0.8], [0.9, 0.05, 0.05], [0.5, 0.4, 0.1], [0.2, 0.7, 0.1]])
     assert cluster_labels(probabilities, torch.tensor([5, 7, 2, 2])).tolist() == [7, 2, 5]
 
+
+def test_majority_labels_name_clusters_by_their_most_frequent_label_and_both_errors_are_logged():
+    # 4 clusters, 6 training images; cluster 0 holds images 1, 2, 4, 5 (labels 7, 2, 2, 5) and is most sure of
+    # image 1; cluster 3 holds none, and is most sure of image 5 (label 5)
+    probabilities = torch.tensor([[0.1, 0.1, 0.8, 0.0], [0.9, 0.05, 0.0, 0.05], [0.5, 0.1, 0.0, 0.4],
+                                  [0.2, 0.7, 0.0, 0.1], [0.6, 0.1, 0.0, 0.3], [0.5, 0.0, 0.05, 0.45]])
+    train_labels = torch.tensor([5, 7, 2, 2, 2, 5])
+    assert cluster_labels(probabilities, train_labels).tolist() == [7, 2, 5, 5]
+    assert majority_cluster_labels(probabilities, train_labels).tolist() == [2, 2, 5, 5]  # the empty one: the paper's
+
     class Hand:  # a clustering model whose q(y|x) is the image's first pixels
-        decodes_classes, device = False, "cpu"
+        categorical, decodes_classes, device = True, False, "cpu"
 
         def class_probabilities(self, x):
-            return x.flatten(1)[:, :3]
+            return x.flatten(1)[:, :4]
 
-    train = (probabilities * 255).round().to(torch.uint8).view(4, 1, 1, 3)
-    test = torch.tensor([[0, 0, 255], [0, 255, 0], [255, 0, 0]], dtype=torch.uint8).view(3, 1, 1, 3)
-    predicted, clusters, labels = predicted_classes(Hand(), test, train, torch.tensor([5, 7, 2, 2]))
-    assert clusters.tolist() == [2, 1, 0] and predicted.tolist() == [5, 2, 7]
+        def reconstruction_logits(self, x, y):
+            return torch.zeros_like(x)
+
+    train = (probabilities * 255).round().to(torch.uint8).view(6, 1, 1, 4)
+    test = (torch.eye(4) * 255).to(torch.uint8).view(4, 1, 1, 4)  # one image in each cluster
+    clusters, labels, majority = name_clusters(Hand(), test, train, train_labels)
+    assert clusters.tolist() == [0, 1, 2, 3] and labels.tolist() == [7, 2, 5, 5] and majority.tolist() == [2, 2, 5, 5]
+    # test labels 2, 2, 5, 7: the paper's labels get clusters 0 and 3 wrong, the majority labels cluster 3
+    record = test_metrics(Hand(), test, torch.tensor([2, 2, 5, 7]), train, train_labels)
+    assert record["test_error"] == 0.5 and record["majority_test_error"] == 0.25
 
 
 def test_marginal_entropy_gap_is_zero_for_balanced_use_and_log_k_for_one_class():
@@ -148,6 +164,23 @@ def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance
     confusion = torch.tensor(result["confusion_matrix"])
     assert confusion.sum() == 10000 and confusion.trace() == round((1 - errors[-1]) * 10000)
 
+
+
+@needs_mnist
+def test_a_clustering_run_logs_and_evaluates_the_error_by_both_namings(tmp_path):
+    Trainer(tiny_config(output_dir=str(tmp_path), model="clustering", clusters=16, steps=20, eval_every=20)).fit()
+    (record,) = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+                 if "test_error" in line]
+    assert 0 < record["test_error"] < 1 and 0 < record["majority_test_error"] < 1  # on a part of the training set
+    aae = AAE.from_pretrained(str(tmp_path))
+    test_images, test_labels, _ = load_reference_set("mnist", DATA_ROOT)
+    result = classification(aae, "mnist", DATA_ROOT, test_images, test_labels)
+    train = load_training_set("mnist", DATA_ROOT, download=False)
+    train_images, train_labels = train.images, train.labels
+    clusters, labels, majority = name_clusters(aae, test_images, train_images, train_labels)
+    assert result["test_error"] == pytest.approx((labels[clusters] != test_labels).float().mean().item())
+    assert result["majority_test_error"] == pytest.approx((majority[clusters] != test_labels).float().mean().item())
+    assert result["majority_cluster_labels"] == majority.tolist() and sum(result["cluster_sizes"]) == 10000
 
 def test_the_models_default_to_their_recipes():
     from aae_dist.config import load_train_config, parse_train_args
