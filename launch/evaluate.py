@@ -66,8 +66,9 @@ def main():
     else:
         print("  classifier              none: the data has no labels to train one on")
     if "test_error" in results:
-        sizes = f", cluster sizes {results['cluster_sizes']}" if "cluster_sizes" in results else ""
-        print(f"  classification          test error {100 * results['test_error']:.2f}%{sizes}")
+        clusters = (f" (by majority labels {100 * results['majority_test_error']:.2f}%), cluster sizes "
+                    f"{results['cluster_sizes']}" if "cluster_sizes" in results else "")
+        print(f"  classification          test error {100 * results['test_error']:.2f}%{clusters}")
     if aae.decodes_classes:
         print(f"  class-conditional       label consistency {results['label_consistency']:.4f}, TSTR accuracy "
               f"{results['tstr_accuracy']:.4f} ({args.tstr_samples} samples; the same classifier trained on real "
