@@ -153,15 +153,17 @@ def batches_of(x, labels, batch_size=1000):
 @torch.no_grad()
 def test_metrics(aae, test_images, test_labels, train_images=None, train_labels=None, batch_size=1000):
     """The fast evaluation of --eval-every, in batches: the reconstruction of the test images (BCE per pixel) and,
-    for the models with a class head and labelled data, the test error (a fraction)."""
+    for the models with a class head and labelled data, the test error (a fraction; for clustering also the error
+    by majority labels)."""
     test_x = to_model_input(test_images).to(aae.device)
     record = {"test_recon_bce": reconstruction_bce(aae, *batches_of(test_x, test_labels, batch_size))}
-    if aae.categorical and test_labels is not None and aae.decodes_classes:
-        record["test_error"] = error_rate(predict(aae, test_images, batch_size).argmax(1), test_labels)
-    elif aae.categorical and test_labels is not None and train_labels is not None:
-        clusters, labels, majority = name_clusters(aae, test_images, train_images, train_labels, batch_size)
-        record.update(test_error=error_rate(labels[clusters], test_labels),
-                      majority_test_error=error_rate(majority[clusters], test_labels))
+    if aae.categorical and test_labels is not None:
+        if aae.decodes_classes:
+            record["test_error"] = error_rate(predict(aae, test_images, batch_size).argmax(1), test_labels)
+        elif train_labels is not None:
+            clusters, labels, majority = name_clusters(aae, test_images, train_images, train_labels, batch_size)
+            record.update(test_error=error_rate(labels[clusters], test_labels),
+                          majority_test_error=error_rate(majority[clusters], test_labels))
     return record
 
 
@@ -176,7 +178,8 @@ def train_on_synthetic(aae, test_images, test_labels, n, seed, batch_size=1000):
 
 def classification(aae, dataset, data_root, test_images, test_labels, image_size=None, batch_size=1000):
     """The models with a class head: the test error (a fraction), the accuracy of each class and the confusion
-    matrix (rows: true classes, columns: predicted); for clustering also the clusters' labels and sizes."""
+    matrix (rows: true classes, columns: predicted); for clustering also the clusters' labels and sizes, and the
+    error and labels by majority."""
     clusters = None
     if aae.decodes_classes:
         predicted = predict(aae, test_images, batch_size).argmax(1)

@@ -166,7 +166,6 @@ def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance
     assert confusion.sum() == 10000 and confusion.trace() == round((1 - errors[-1]) * 10000)
 
 
-
 @needs_mnist
 def test_a_clustering_run_logs_and_evaluates_the_error_by_both_namings(tmp_path):
     Trainer(tiny_config(output_dir=str(tmp_path), model="clustering", clusters=16, steps=20, eval_every=20)).fit()
@@ -182,6 +181,7 @@ def test_a_clustering_run_logs_and_evaluates_the_error_by_both_namings(tmp_path)
     assert result["test_error"] == pytest.approx((labels[clusters] != test_labels).float().mean().item())
     assert result["majority_test_error"] == pytest.approx((majority[clusters] != test_labels).float().mean().item())
     assert result["majority_cluster_labels"] == majority.tolist() and sum(result["cluster_sizes"]) == 10000
+
 
 def test_the_models_default_to_their_recipes():
     from aae_dist.config import load_train_config, parse_train_args
