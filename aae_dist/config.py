@@ -99,6 +99,9 @@ class TrainConfig:
              "that pushes the encoder to use every class or cluster equally often; 0: none"))
     input_noise: float = field(default=0.0, metadata=dict(
         help="std of Gaussian noise added to the encoder's input in training"))
+    input_dropout: float = field(default=0.0, metadata=dict(
+        help="dropout on the encoder's input in training: each pixel zeroed with this probability, the others "
+             "scaled by 1 / (1 - p)"))
     encoder: str = field(default="deterministic", metadata=dict(
         help="the encoder's code: deterministic (z = Q(x)) or gaussian (Q gives a mean and a log-std, and z is drawn "
              "from them in training, reparameterized; evaluation and pictures use the mean)", choices=ENCODERS))
@@ -194,7 +197,7 @@ class TrainConfig:
         for name in ("lr_recon", "lr_reg", "lr_cls", "prior_std", "lr_gamma"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
-        for name in ("dropout", "disc_dropout", "ema_decay"):
+        for name in ("dropout", "disc_dropout", "input_dropout", "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{flag(name)} must be in [0, 1), got {getattr(self, name)!r}")
         for name in ("mixture_components", "mixture_radius", "mixture_radial_std", "mixture_tangential_std",
@@ -211,11 +214,12 @@ class TrainConfig:
             raise ConfigError("--resume needs --output-dir naming the run to continue")
         if self.resume and self.overwrite:
             raise ConfigError("--resume continues the run in --output-dir, --overwrite deletes it: pass one of them")
-        for model, objective in OBJECTIVES.items():  # a variant's own flags mean nothing to the others
-            for name in set(objective.own_flags) - set(OBJECTIVES[self.model].own_flags):
-                if getattr(self, name) != TrainConfig.__dataclass_fields__[name].default:
-                    raise ConfigError(f"{flag(name)} applies to --model {model} only (this run is --model "
-                                      f"{self.model})")
+        for name in {name for objective in OBJECTIVES.values() for name in objective.own_flags}:
+            # a variant's own flags mean nothing to the others
+            owners = [model for model, objective in OBJECTIVES.items() if name in objective.own_flags]
+            if self.model not in owners and getattr(self, name) != TrainConfig.__dataclass_fields__[name].default:
+                raise ConfigError(f"{flag(name)} applies to --model {', '.join(owners)} only (this run is "
+                                  f"--model {self.model})")
 
     def model_config(self, image_shape, num_classes):
         """The networks and prior this configuration trains on images of `image_shape` in `num_classes` classes."""
@@ -225,7 +229,7 @@ class TrainConfig:
                            num_classes=num_classes, recon_loss=self.recon_loss,
                            label_to_discriminator=self.label_to_discriminator, code_noise=self.code_noise,
                            input_noise=self.input_noise, clusters=self.clusters, encoder=self.encoder,
-                           marginal_entropy=self.marginal_entropy,
+                           marginal_entropy=self.marginal_entropy, input_dropout=self.input_dropout,
                            init_std=self.init_std,
                            discriminator_steps=self.discriminator_steps,
                            prior=self.prior_config())

@@ -17,6 +17,7 @@ from torch import nn
 
 from .errors import AAEError, one_line
 from .files import atomic_path, write_json
+from .networks import Dropout
 from .priors import build_prior
 
 WEIGHTS_NAME = "model.safetensors"
@@ -61,6 +62,7 @@ class ModelConfig:
     label_to_discriminator: bool = False
     code_noise: float = 0.0
     input_noise: float = 0.0
+    input_dropout: float = 0.0
     encoder: str = "deterministic"
     init_std: float = 0.0
     clusters: int = 16
@@ -158,7 +160,10 @@ class AAE(nn.Module):
         return self.config.z_dim * (2 if self.config.encoder == "gaussian" else 1)
 
     def training_input(self, x):
-        """What the encoder reads in training: x, plus Gaussian noise of std input_noise where that is set."""
+        """What the encoder reads in training: x with dropout input_dropout (the AAE paper's clustering model), plus
+        Gaussian noise of std input_noise (its semi-supervised one), where those are set."""
+        if self.config.input_dropout:
+            x = Dropout(self.config.input_dropout)(x)
         return x + self.config.input_noise * torch.randn_like(x) if self.config.input_noise else x
 
     def training_code(self, out):

@@ -13,6 +13,7 @@ from aae_dist.data import labelled_subset, load_reference_set, load_training_set
 from aae_dist.losses import marginal_entropy_gap
 from aae_dist.metrics import classification, cluster_labels, majority_cluster_labels, name_clusters
 from aae_dist.metrics import test_metrics as eval_every_metrics  # a name pytest does not collect
+from aae_dist.models import ModelConfig
 from aae_dist.priors import CategoricalPrior
 
 from conftest import DATA_ROOT, TINY, needs_mnist, tiny_config
@@ -195,3 +196,13 @@ def test_the_models_default_to_their_recipes():
     assert load_train_config({"model": "semi-supervised", "z_dim": 4}).z_dim == 4  # flags given still win
     off = parse_train_args(["--model", "clustering", "--no-label-to-discriminator"])
     assert load_train_config(off).label_to_discriminator is False  # a flag a recipe turns on can be turned off
+
+
+def test_input_dropout_zeroes_pixels_of_the_encoders_training_input():
+    model = AAE(ModelConfig(input_dropout=0.2, hidden=8, image_shape=(1, 10, 10)))
+    dropped = model.training_input(torch.ones(1000, 1, 10, 10))
+    assert set(dropped.unique().tolist()) == {0.0, 1.25}  # zeroed, or scaled by 1 / (1 - 0.2)
+    assert abs(dropped.eq(0).float().mean().item() - 0.2) < 0.01
+    assert not torch.equal(dropped[0], dropped[1])  # a mask for each image
+    assert torch.equal(AAE(ModelConfig(hidden=8, image_shape=(1, 10, 10))).training_input(torch.ones(2, 1, 10, 10)),
+                       torch.ones(2, 1, 10, 10))
