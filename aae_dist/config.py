@@ -97,6 +97,12 @@ class TrainConfig:
     marginal_entropy: float = field(default=0.0, metadata=dict(
         help="semi-supervised and clustering: weight of a generator-phase term log K - H(the batch's mean q(y|x)) "
              "that pushes the encoder to use every class or cluster equally often; 0: none"))
+    vat: float = field(default=0.0, metadata=dict(
+        help="semi-supervised and clustering: weight of virtual adversarial training in the generator phase, "
+             "KL(q(y|x) || q(y|x + r)) with r of norm --vat-eps in the direction that changes q(y|x) most (Miyato et "
+             "al. 2018; IMSAT, Hu et al. 2017); 0: none"))
+    vat_eps: float = field(default=2.0, metadata=dict(
+        help="--vat: the L2 norm of the perturbation r, in pixels of [0, 1] (MNIST: 2, as in the VAT paper)"))
     input_noise: float = field(default=0.0, metadata=dict(
         help="std of Gaussian noise added to the encoder's input in training"))
     input_dropout: float = field(default=0.0, metadata=dict(
@@ -182,7 +188,7 @@ class TrainConfig:
                 raise ConfigError(f"{flag(name)} must be a non-negative integer, got {value!r}")
         if self.image_size is not None and not (isinstance(self.image_size, int) and self.image_size > 0):
             raise ConfigError(f"--image-size must be a positive integer, got {self.image_size!r}")
-        for name in ("code_noise", "input_noise", "init_std", "marginal_entropy"):
+        for name in ("code_noise", "input_noise", "init_std", "marginal_entropy", "vat"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{flag(name)} must be >= 0, got {getattr(self, name)!r}")
         if not (isinstance(self.clusters, int) and self.clusters >= 2):
@@ -194,7 +200,7 @@ class TrainConfig:
         milestones = parse_milestones(self.lr_milestones)  # one line if they are not positive integers
         if self.lr_schedule == "step" and not milestones:
             raise ConfigError("--lr-schedule step needs --lr-milestones, e.g. --lr-milestones 30000,60000")
-        for name in ("lr_recon", "lr_reg", "lr_cls", "prior_std", "lr_gamma"):
+        for name in ("lr_recon", "lr_reg", "lr_cls", "prior_std", "lr_gamma", "vat_eps"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
         for name in ("dropout", "disc_dropout", "input_dropout", "ema_decay"):
@@ -230,6 +236,7 @@ class TrainConfig:
                            label_to_discriminator=self.label_to_discriminator, code_noise=self.code_noise,
                            input_noise=self.input_noise, clusters=self.clusters, encoder=self.encoder,
                            marginal_entropy=self.marginal_entropy, input_dropout=self.input_dropout,
+                           vat=self.vat, vat_eps=self.vat_eps,
                            init_std=self.init_std,
                            discriminator_steps=self.discriminator_steps,
                            prior=self.prior_config())

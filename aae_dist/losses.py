@@ -33,6 +33,13 @@ def generator_loss(fake_logits):
     return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
+def consistency_loss(target_logits, logits):
+    """KL(softmax(target_logits) || softmax(logits)), summed over classes and averaged over the batch: how far q(y|x')
+    of a perturbed x' is from q(y|x). The target gets no gradient."""
+    target = torch.softmax(target_logits.detach().float(), dim=1)
+    return F.kl_div(torch.log_softmax(logits.float(), dim=1), target, reduction="batchmean")
+
+
 def marginal_entropy_gap(probabilities):
     """log K - H(m), m the mean of q(y|x) (n, K) over the global batch: 0 when every class is used equally often.
     Under DDP m is averaged over the processes with a differentiable all-reduce (whose backward sums the gradients

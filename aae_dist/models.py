@@ -67,6 +67,8 @@ class ModelConfig:
     init_std: float = 0.0
     clusters: int = 16
     marginal_entropy: float = 0.0
+    vat: float = 0.0
+    vat_eps: float = 2.0
     discriminator_steps: int = 1
     prior: dict = field(default_factory=lambda: {"name": "gaussian", "std": 1.0})
 

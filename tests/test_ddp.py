@@ -17,7 +17,11 @@ MODELS = {"vanilla": ["--model", "vanilla"],
           "conv": ["--arch", "conv", "--conv-width", "4"],
           "semi-supervised": ["--model", "semi-supervised", "--num-labels", "30", "--input-noise", "0"],
           "clustering-marginal-entropy": ["--model", "clustering", "--clusters", "8", "--input-noise", "0",
-                                          "--marginal-entropy", "5"]}
+                                          "--marginal-entropy", "5"],
+          "clustering-vat": ["--model", "clustering", "--clusters", "8", "--input-noise", "0", "--vat", "1"]}
+# --vat's gradients equal one process's to rounding (test_semi_supervised), but its power iteration normalises a
+# gradient, and 20 steps grow the rounding to 3% of a tensor's scale; a direction drawn per process differs by 50%
+TOLERANCE = {"clustering-vat": 5e-2}
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +46,8 @@ def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path, ddp_
     for key in rank0:  # all-reduced gradients: bitwise the same parameters and Adam moments on both ranks
         assert torch.equal(rank0[key], rank1[key]), key
     for key in rank0:  # relative to each tensor's scale: Adam moments are small, and a factor 2 must show
-        torch.testing.assert_close(rank0[key], single[key], rtol=1e-3, atol=1e-4 * single[key].abs().max().item(),
-                                   msg=key)
+        torch.testing.assert_close(rank0[key], single[key], rtol=1e-3,
+                                   atol=TOLERANCE.get(name, 1e-4) * single[key].abs().max().item(), msg=key)
     # the 20 steps did train (a test that could not tell two processes from none would pass on init weights)
     metrics = (ddp_runs / f"run_{name}" / "metrics.jsonl").read_text().splitlines()
     assert len([line for line in metrics if "samples_per_s" in line]) == 2

@@ -3,6 +3,7 @@ changes what in each phase, the clustering rule, and a short run that learns to 
 
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -10,7 +11,7 @@ from PIL import Image
 
 from aae_dist import AAE, Trainer
 from aae_dist.data import labelled_subset, load_reference_set, load_training_set, to_model_input
-from aae_dist.losses import marginal_entropy_gap
+from aae_dist.losses import consistency_loss, marginal_entropy_gap
 from aae_dist.metrics import classification, cluster_labels, majority_cluster_labels, name_clusters
 from aae_dist.metrics import test_metrics as eval_every_metrics  # a name pytest does not collect
 from aae_dist.models import ModelConfig
@@ -86,6 +87,48 @@ def test_marginal_entropy_joins_the_generator_loss(tmp_path):
     assert metrics["marginal_entropy_gap"] > 0
     torch.testing.assert_close(metrics["g_loss"], metrics["g_loss_y"] + metrics["g_loss_z"]
                                + 2.0 * metrics["marginal_entropy_gap"])
+
+
+@needs_mnist
+def test_vat_joins_the_generator_loss(tmp_path):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model="clustering", vat=3.0))
+    metrics = trainer.train_step(trainer.batch(0))
+    assert metrics["vat_loss"] > 0
+    torch.testing.assert_close(metrics["g_loss"], metrics["g_loss_y"] + metrics["g_loss_z"] + 3.0 * metrics["vat_loss"])
+
+
+def test_vat_perturbation_has_norm_eps_and_changes_q_y_more_than_random_ones():
+    torch.manual_seed(0)
+    model = AAE(ModelConfig(model="clustering", clusters=8, vat=1.0, vat_eps=0.5, hidden=64, z_dim=2, dropout=0.0,
+                            image_shape=(1, 10, 10)))
+    x = torch.rand(256, 1, 10, 10)
+    r = model.adversarial_perturbation(x, torch.randn(256, 100))
+    torch.testing.assert_close(r.flatten(1).norm(dim=1), torch.full((256,), 0.5))
+    logits = model.split(model.encoder(x))[0].detach()
+
+    def divergence(perturbation):
+        return consistency_loss(logits, model.split(model.encoder(x + perturbation))[0]).item()
+
+    random = torch.nn.functional.normalize(torch.randn(256, 100), dim=1).view_as(x) * 0.5
+    assert divergence(r) > 5 * divergence(random)
+    assert all(p.grad is None for p in model.parameters())  # the power iteration trains nothing
+
+
+@needs_mnist
+def test_vat_gradient_of_a_batch_is_the_mean_of_its_halves_gradients(tmp_path):
+    """What DDP needs: two processes' halves of a global batch (and of its random starts) give its gradient."""
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model="clustering", clusters=8, input_noise=0.0, vat=1.0,
+                                  dropout=0.0, batch_size=50))
+    model, batch = trainer.model, trainer.batch(0)
+    nets = SimpleNamespace(**model.networks)
+
+    def gradient(part):
+        model.zero_grad()
+        model.regularize(nets, {key: value[part] for key, value in batch.items()})["vat_loss"].backward()
+        return model.encoder[0].weight.grad.clone()
+
+    whole, halves = gradient(slice(0, 50)), (gradient(slice(0, 25)) + gradient(slice(25, 50))) / 2
+    torch.testing.assert_close(halves, whole, rtol=1e-4, atol=1e-6 * whole.abs().max().item())
 
 
 def snapshot(modules):

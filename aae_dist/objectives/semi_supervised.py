@@ -7,25 +7,28 @@ categorical prior (one-hot vectors), D_z teaches q(z) to look like the Gaussian 
   2. discriminator    Q eval and frozen; D_y on (one-hot samples, y), D_z on (prior, z)
                       (with label_to_discriminator on (y, z) pairs);                   optim_D_y + optim_D_z
   3. generator        Q train; D_y, D_z frozen; loss -log D_y(y) - log D_z(z);           optim_Q_gen
-                      (with marginal_entropy w, + w (log K - H(the batch's mean y)))
+                      (with marginal_entropy w, + w (log K - H(the batch's mean y)));
+                      (with vat w, + w KL(q(y|x) || q(y|x + r)), r virtual adversarial)
   4. classification   Q train on a mini-batch of the labelled subset (--num-labels);
                       loss cross-entropy of y;                                           optim_Q_cls
 Phases 1-3 see every training image, without its label; only phase 4 reads labels, those of the subset.
 """
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-from ..losses import discriminator_loss, generator_loss, marginal_entropy_gap, reconstruction_loss
+from ..losses import consistency_loss, discriminator_loss, generator_loss, marginal_entropy_gap, reconstruction_loss
 from ..models import AAE, Phase
 from ..networks import decoder, discriminator, encoder
-from ..priors import CategoricalPrior
+from ..priors import CategoricalPrior, GaussianPrior
 from ..sampling import style_grid_codes
 
 
 class SemiSupervisedAAE(AAE):
     conditional = needs_labels = decodes_classes = categorical = uses_labelled_subset = True
-    own_flags = ("num_labels", "lr_cls", "momentum_cls", "label_to_discriminator", "marginal_entropy")
+    own_flags = ("num_labels", "lr_cls", "momentum_cls", "label_to_discriminator", "marginal_entropy", "vat", "vat_eps")
     # The README's recipe (section "Semi-supervised classification and clustering"): the paper's networks (2 x 1000
     # everywhere, a 10-D style code, input noise of std 0.3, no dropout) and its two marginal discriminators, trained
     # with Adam on a cosine schedule at batch 400. On an H200 the test error with 100 labels was 2.7-3.3% (3 seeds)
@@ -43,7 +46,10 @@ class SemiSupervisedAAE(AAE):
                                                  c.disc_dropout)}
 
     def priors(self):
-        return {"z_prior": self.prior, "y_prior": CategoricalPrior(self.classes)}
+        # --vat's random start of the power iteration is drawn with the priors: a pure function of (seed, step, rank),
+        # so that DDP equals one process
+        vat = {"vat_direction": GaussianPrior(math.prod(self.config.image_shape))} if self.config.vat else {}
+        return {"z_prior": self.prior, "y_prior": CategoricalPrior(self.classes), **vat}
 
     def optimizers(self):
         return {"optim_P": (self.decoder, "lr_recon"), "optim_Q_enc": (self.encoder, "lr_recon"),
@@ -102,7 +108,13 @@ class SemiSupervisedAAE(AAE):
         return {"d_loss": losses["d_loss_y"] + losses["d_loss_z"], **losses}
 
     def regularize(self, nets, batch):
-        logits, z = self.heads(nets.encoder, batch["x"])
+        if self.config.vat:  # x and x + r in one DDP forward (one forward per backward)
+            x = self.training_input(batch["x"])
+            out = nets.encoder(torch.cat([x, x + self.adversarial_perturbation(x, batch["vat_direction"])]))
+            (logits, logits_adversarial), (code, _) = (part.chunk(2) for part in self.split(out))
+            z = self.training_code(code)
+        else:
+            logits, z = self.heads(nets.encoder, batch["x"])
         y = torch.softmax(logits.float(), 1)
         g_y = generator_loss(nets.discriminator_y(y))
         g_z = generator_loss(nets.discriminator_z(self.code_pair(y, z)))
@@ -110,7 +122,23 @@ class SemiSupervisedAAE(AAE):
         if self.config.marginal_entropy:  # the adversarial D_y alone left clusters empty
             gap = marginal_entropy_gap(y)
             losses.update(g_loss=losses["g_loss"] + self.config.marginal_entropy * gap, marginal_entropy_gap=gap)
+        if self.config.vat:
+            vat_loss = consistency_loss(logits, logits_adversarial)
+            losses.update(g_loss=losses["g_loss"] + self.config.vat * vat_loss, vat_loss=vat_loss)
         return losses
+
+    def adversarial_perturbation(self, x, direction):
+        """r of norm vat_eps per image in the direction d that changes q(y|x) most: one power iteration from the
+        random `direction`, d = grad_d KL(q(y|x) || q(y|x + xi d)) (Miyato et al. 2018). It runs on the plain encoder
+        and takes the gradient of d alone: no parameter gets a gradient, so DDP has nothing to reduce."""
+        d = F.normalize(direction, dim=1).view_as(x).requires_grad_()
+        with torch.no_grad():
+            target = self.split(self.encoder(x))[0]
+        # a finite step xi = 1: VAT's 1e-6 is lost to rounding in fp32 (the gradient is noise), and IMSAT's 10,
+        # far beyond vat_eps, found a direction half as good on a small network
+        divergence = consistency_loss(target, self.split(self.encoder(x + d))[0])
+        (gradient,) = torch.autograd.grad(divergence, d)
+        return self.config.vat_eps * F.normalize(gradient.flatten(1).float(), dim=1).view_as(x).to(x.dtype)
 
     def classify(self, nets, batch):
         logits, _ = self.heads(nets.encoder, batch["x_labelled"])
