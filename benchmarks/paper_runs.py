@@ -34,6 +34,11 @@ RECIPES = {
     "semi1000": (f"{SEMI} --num-labels 1000", None),
     "semiall": (f"{SEMI} --num-labels all", None),
     "semiall_ema": (f"{SEMI} --num-labels all --ema-decay 0.999", None),  # logs raw_test_error beside test_error
+    # --vat: 5.5% against 8.8% at 8,000 steps at batch 100 on the CPU (README)
+    "semi100_vat": (f"{SEMI} --num-labels 100 --vat 1", None),
+    "semi100_vat_seed1": (f"{SEMI} --num-labels 100 --vat 1 --seed 1", None),
+    "semi1000_vat": (f"{SEMI} --num-labels 1000 --vat 1", None),
+    "semiall_vat": (f"{SEMI} --num-labels all --vat 1 --ema-decay 0.999", None),
     "clu16": (f"{CLUSTERING} --clusters 16", None),
     "clu30": (f"{CLUSTERING} --clusters 30", None),
     # batch 400 took the semi-supervised error from 5.8 to 3.8% (70,000 steps)
