@@ -34,7 +34,7 @@ RECIPES = {
     "semi1000": (f"{SEMI} --num-labels 1000", None),
     "semiall": (f"{SEMI} --num-labels all", None),
     "semiall_ema": (f"{SEMI} --num-labels all --ema-decay 0.999", None),  # logs raw_test_error beside test_error
-    # --vat: 2.8% against 4.2% at 10,000 steps of the recipe on the CPU (README)
+    # --vat: 2.7% against 4.5% at 12,000 steps of the recipe on the CPU (README)
     "semi100_vat": (f"{SEMI} --num-labels 100 --vat 1", None),
     "semi100_vat_seed1": (f"{SEMI} --num-labels 100 --vat 1 --seed 1", None),
     "semi1000_vat": (f"{SEMI} --num-labels 1000 --vat 1", None),
