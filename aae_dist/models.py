@@ -69,6 +69,8 @@ class ModelConfig:
     marginal_entropy: float = 0.0
     vat: float = 0.0
     vat_eps: float = 2.0
+    affine_consistency: float = 0.0
+    affine_std: float = 0.1
     discriminator_steps: int = 1
     prior: dict = field(default_factory=lambda: {"name": "gaussian", "std": 1.0})
 

@@ -18,7 +18,9 @@ MODELS = {"vanilla": ["--model", "vanilla"],
           "semi-supervised": ["--model", "semi-supervised", "--num-labels", "30", "--input-noise", "0"],
           "clustering-marginal-entropy": ["--model", "clustering", "--clusters", "8", "--input-noise", "0",
                                           "--marginal-entropy", "5"],
-          "clustering-vat": ["--model", "clustering", "--clusters", "8", "--input-noise", "0", "--vat", "1"]}
+          "clustering-vat": ["--model", "clustering", "--clusters", "8", "--input-noise", "0", "--vat", "1"],
+          "clustering-affine": ["--model", "clustering", "--clusters", "8", "--input-noise", "0",
+                                "--affine-consistency", "1"]}
 # --vat's gradients equal one process's to rounding (test_semi_supervised), but its power iteration normalises a
 # gradient, and 20 steps grow the rounding to 3% of a tensor's scale; a direction drawn per process differs by 50%
 TOLERANCE = {"clustering-vat": 5e-2}

@@ -180,6 +180,7 @@ def test_evaluate_reports_label_consistency_and_tstr(tmp_path, script):
     ("train", ["--model", "semi-supervised", "--num-labels", "70000"], "--num-labels 70000 exceeds the 60000 training"),
     ("train", ["--model", "clustering", "--clusters", "1"], "--clusters must be an integer >= 2"),
     ("train", ["--model", "clustering", "--vat", "1", "--vat-eps", "0"], "--vat-eps must be > 0, got 0.0"),
+    ("train", ["--model", "clustering", "--affine-std", "-1"], "--affine-std must be > 0, got -1.0"),
     ("generate", ["--label", "seven"], "--label seven: name a class"),
 ])
 def test_objective_flags_give_one_clear_line(tmp_path, cli, script, flags, message):

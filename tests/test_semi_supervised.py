@@ -90,11 +90,26 @@ def test_marginal_entropy_joins_the_generator_loss(tmp_path):
 
 
 @needs_mnist
-def test_vat_joins_the_generator_loss(tmp_path):
-    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model="clustering", vat=3.0))
+@pytest.mark.parametrize("weights", [{"vat": 3.0}, {"affine_consistency": 2.0}, {"vat": 3.0, "affine_consistency": 2.0}])
+def test_consistency_terms_join_the_generator_loss(tmp_path, weights):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model="clustering", **weights))
     metrics = trainer.train_step(trainer.batch(0))
-    assert metrics["vat_loss"] > 0
-    torch.testing.assert_close(metrics["g_loss"], metrics["g_loss_y"] + metrics["g_loss_z"] + 3.0 * metrics["vat_loss"])
+    terms = {"vat": "vat_loss", "affine_consistency": "affine_loss"}
+    assert {terms[name] for name in weights} == set(terms.values()) & metrics.keys()  # only the terms asked for
+    assert all(metrics[terms[name]] > 0 for name in weights)
+    torch.testing.assert_close(metrics["g_loss"], metrics["g_loss_y"] + metrics["g_loss_z"]
+                               + sum(w * metrics[terms[name]] for name, w in weights.items()))
+
+
+def test_affine_view_moves_each_image_by_its_own_transform():
+    model = AAE(ModelConfig(model="clustering", affine_consistency=1.0, hidden=16, z_dim=2, image_shape=(1, 12, 12)))
+    x = torch.rand(2, 144)
+    noise = torch.zeros(2, 6)
+    noise[1, 2] = 2 * 3 / 12  # image 1: x shifted by 3 pixels (the grid spans [-1, 1] over 12 pixels); image 0: as is
+    view = model.affine_view(x, noise).view(2, 12, 12)
+    torch.testing.assert_close(view[0], x[0].view(12, 12))
+    torch.testing.assert_close(view[1, :, :-3], x[1].view(12, 12)[:, 3:])  # moved left by 3 pixels
+    torch.testing.assert_close(view[1, :, -3:], x[1].view(12, 12)[:, -1:].expand(12, 3))  # the border fills in
 
 
 def test_vat_perturbation_has_norm_eps_and_changes_q_y_more_than_random_ones():

@@ -10,7 +10,8 @@ from .semi_supervised import SemiSupervisedAAE
 
 class ClusteringAAE(SemiSupervisedAAE):
     needs_labels = decodes_classes = uses_labelled_subset = False
-    own_flags = ("clusters", "label_to_discriminator", "marginal_entropy", "vat", "vat_eps")
+    own_flags = ("clusters", "label_to_discriminator", "marginal_entropy", "vat", "vat_eps",
+                 "affine_consistency", "affine_std")
     # The README's recipe (section "Semi-supervised classification and clustering"): the paper's 3000-unit encoder
     # and decoder and 5-D style code; a 1000-unit D_z on (y, z) pairs with dropout 0.5 (with the paper's marginal
     # D_z and 3000-unit D's, D_y won and the encoder put everything into z: 80% error). Adam 1e-3, constant.

@@ -8,7 +8,8 @@ categorical prior (one-hot vectors), D_z teaches q(z) to look like the Gaussian 
                       (with label_to_discriminator on (y, z) pairs);                   optim_D_y + optim_D_z
   3. generator        Q train; D_y, D_z frozen; loss -log D_y(y) - log D_z(z);           optim_Q_gen
                       (with marginal_entropy w, + w (log K - H(the batch's mean y)));
-                      (with vat w, + w KL(q(y|x) || q(y|x + r)), r virtual adversarial)
+                      (with vat w, + w KL(q(y|x) || q(y|x + r)), r virtual adversarial;
+                       with affine_consistency w, + w KL(q(y|x) || q(y|A(x))), A a random affine transform)
   4. classification   Q train on a mini-batch of the labelled subset (--num-labels);
                       loss cross-entropy of y;                                           optim_Q_cls
 Phases 1-3 see every training image, without its label; only phase 4 reads labels, those of the subset.
@@ -18,6 +19,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from einops import rearrange
 
 from ..losses import consistency_loss, discriminator_loss, generator_loss, marginal_entropy_gap, reconstruction_loss
 from ..models import AAE, Phase
@@ -28,7 +30,8 @@ from ..sampling import style_grid_codes
 
 class SemiSupervisedAAE(AAE):
     conditional = needs_labels = decodes_classes = categorical = uses_labelled_subset = True
-    own_flags = ("num_labels", "lr_cls", "momentum_cls", "label_to_discriminator", "marginal_entropy", "vat", "vat_eps")
+    own_flags = ("num_labels", "lr_cls", "momentum_cls", "label_to_discriminator", "marginal_entropy", "vat", "vat_eps",
+                 "affine_consistency", "affine_std")
     # The README's recipe (section "Semi-supervised classification and clustering"): the paper's networks (2 x 1000
     # everywhere, a 10-D style code, input noise of std 0.3, no dropout) and its two marginal discriminators, trained
     # with Adam on a cosine schedule at batch 400. On an H200 the test error with 100 labels was 2.7-3.3% (3 seeds)
@@ -46,10 +49,12 @@ class SemiSupervisedAAE(AAE):
                                                  c.disc_dropout)}
 
     def priors(self):
-        # --vat's random start of the power iteration is drawn with the priors: a pure function of (seed, step, rank),
-        # so that DDP equals one process
-        vat = {"vat_direction": GaussianPrior(math.prod(self.config.image_shape))} if self.config.vat else {}
-        return {"z_prior": self.prior, "y_prior": CategoricalPrior(self.classes), **vat}
+        # the random draws of --vat (the power iteration's start) and --affine-consistency (each image's transform)
+        # are drawn with the priors: a pure function of (seed, step, rank), so that DDP equals one process
+        c = self.config
+        vat = {"vat_direction": GaussianPrior(math.prod(c.image_shape))} if c.vat else {}
+        affine = {"affine_noise": GaussianPrior(6, c.affine_std)} if c.affine_consistency else {}
+        return {"z_prior": self.prior, "y_prior": CategoricalPrior(self.classes), **vat, **affine}
 
     def optimizers(self):
         return {"optim_P": (self.decoder, "lr_recon"), "optim_Q_enc": (self.encoder, "lr_recon"),
@@ -108,13 +113,17 @@ class SemiSupervisedAAE(AAE):
         return {"d_loss": losses["d_loss_y"] + losses["d_loss_z"], **losses}
 
     def regularize(self, nets, batch):
-        if self.config.vat:  # x and x + r in one DDP forward (one forward per backward)
-            x = self.training_input(batch["x"])
-            out = nets.encoder(torch.cat([x, x + self.adversarial_perturbation(x, batch["vat_direction"])]))
-            (logits, logits_adversarial), (code, _) = (part.chunk(2) for part in self.split(out))
-            z = self.training_code(code)
-        else:
-            logits, z = self.heads(nets.encoder, batch["x"])
+        x = self.training_input(batch["x"])
+        views = {}  # name of its loss: (weight, a perturbed view of x whose q(y|.) should stay q(y|x))
+        if self.config.vat:
+            views["vat_loss"] = self.config.vat, x + self.adversarial_perturbation(x, batch["vat_direction"])
+        if self.config.affine_consistency:
+            views["affine_loss"] = (self.config.affine_consistency,
+                                    self.training_input(self.affine_view(batch["x"], batch["affine_noise"])))
+        # x and its views in one DDP forward (one forward per backward)
+        logits, code = self.split(nets.encoder(torch.cat([x, *(view for _, view in views.values())])))
+        logits, *view_logits = logits.chunk(1 + len(views))
+        z = self.training_code(code[:len(x)])
         y = torch.softmax(logits.float(), 1)
         g_y = generator_loss(nets.discriminator_y(y))
         g_z = generator_loss(nets.discriminator_z(self.code_pair(y, z)))
@@ -122,10 +131,18 @@ class SemiSupervisedAAE(AAE):
         if self.config.marginal_entropy:  # the adversarial D_y alone left clusters empty
             gap = marginal_entropy_gap(y)
             losses.update(g_loss=losses["g_loss"] + self.config.marginal_entropy * gap, marginal_entropy_gap=gap)
-        if self.config.vat:
-            vat_loss = consistency_loss(logits, logits_adversarial)
-            losses.update(g_loss=losses["g_loss"] + self.config.vat * vat_loss, vat_loss=vat_loss)
+        for (name, (weight, _)), perturbed_logits in zip(views.items(), view_logits):
+            loss = consistency_loss(logits, perturbed_logits)
+            losses.update(g_loss=losses["g_loss"] + weight * loss, **{name: loss})
         return losses
+
+    def affine_view(self, x, noise):
+        """x with each image moved by its own small affine transform: the identity plus `noise` (n, 6) as a 2 x 3
+        matrix in the image's coordinates of [-1, 1]; the border pixels fill what moves in."""
+        images = x.view(len(x), *self.config.image_shape).float()
+        theta = torch.eye(2, 3, device=x.device) + rearrange(noise.float(), "n (row col) -> n row col", row=2)
+        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        return F.grid_sample(images, grid, padding_mode="border", align_corners=False).view_as(x).to(x.dtype)
 
     def adversarial_perturbation(self, x, direction):
         """r of norm vat_eps per image in the direction d that changes q(y|x) most: one power iteration from the
