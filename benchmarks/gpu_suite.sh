@@ -4,7 +4,7 @@
 # 1. the throughput grid (batch 100 and 4096, fp32 and bf16, CUDA graph off/on, the lecture's loop beside it);
 # 2. the CUDA training paths: fp32, bf16, fp16 (loss scaling), a GPU chosen by CUDA_VISIBLE_DEVICES, `accelerate
 #    launch`, --cuda-graph on/off (the same losses; vanilla, supervised, conv nets, SGD
-#    with a step schedule, semi-supervised, clustering, --vat), conv nets in fp16, streamed
+#    with a step schedule, semi-supervised, clustering, --vat, --affine-consistency), conv nets in fp16, streamed
 #    batches, tests that need a GPU, generation and evaluation on the GPU; conv nets' throughput at 32x32;
 # 3. the grid again with torch.compile on (last: compiling takes minutes).
 # GRIDS=0 skips the three throughput grids (1, 3 and the conv nets' timing): the checks alone, e.g. beside other runs.
@@ -35,8 +35,9 @@ check bash -o pipefail -c "timeout 120 python $train --data-on-device no --outpu
 declare -A variant_flags=([vanilla]="--model vanilla" [supervised]="--model supervised" [conv]="--arch conv"
   [schedule]="--optimizer sgd --lr-recon 0.01 --lr-reg 0.01 --lr-schedule step --lr-milestones 100,200"
   [semi]="--model semi-supervised" [clustering]="--model clustering --hidden 1000 --disc-hidden 1000"
-  [vat]="--model semi-supervised --vat 1")  # --vat: torch.autograd.grad inside the captured step
-for model in vanilla supervised conv schedule semi clustering vat; do  # the graphed run must follow the eager run's losses
+  [vat]="--model semi-supervised --vat 1"  # --vat: torch.autograd.grad inside the captured step
+  [affine]="--model semi-supervised --affine-consistency 1")  # affine_grid and grid_sample in the captured step
+for model in vanilla supervised conv schedule semi clustering vat affine; do  # the graphed run must follow the eager run's losses
   for graph in off on; do
     check bash -o pipefail -c "timeout 120 python $train ${variant_flags[$model]} --cuda-graph $graph \
       --output-dir $runs/$model-graph-$graph 2>&1 | tail -n 2"
