@@ -16,11 +16,17 @@ MODELS = {"vanilla": ["--model", "vanilla"],
           "supervised": ["--model", "supervised", "--label-to-discriminator"],
           "conv": ["--arch", "conv", "--conv-width", "4"],
           "semi-supervised": ["--model", "semi-supervised", "--num-labels", "30", "--input-noise", "0"],
+          # each clustering case isolates one term (the recipe turns on --marginal-entropy and --affine-consistency)
           "clustering-marginal-entropy": ["--model", "clustering", "--clusters", "8", "--input-noise", "0",
-                                          "--marginal-entropy", "5"],
-          "clustering-vat": ["--model", "clustering", "--clusters", "8", "--input-noise", "0", "--vat", "1"],
+                                          "--marginal-entropy", "5", "--affine-consistency", "0"],
+          "clustering-vat": ["--model", "clustering", "--clusters", "8", "--input-noise", "0", "--vat", "1",
+                             "--marginal-entropy", "0", "--affine-consistency", "0"],
           "clustering-affine": ["--model", "clustering", "--clusters", "8", "--input-noise", "0",
-                                "--affine-consistency", "1"]}
+                                "--affine-consistency", "1", "--marginal-entropy", "0"],
+          # the recipe's terms together, with SGD: Adam turns the rounding of its near-zero gradients into updates
+          # of full size (3e-4 of a tensor's scale in 20 steps with Adam; 3e-6 with SGD)
+          "clustering-recipe": ["--model", "clustering", "--clusters", "8", "--input-noise", "0", "--marginal-entropy",
+                                "5", "--optimizer", "sgd", "--lr-recon", "0.01", "--lr-reg", "0.01"]}
 # --vat's gradients equal one process's to rounding (test_semi_supervised), but its power iteration normalises a
 # gradient, and 20 steps grow the rounding to 3% of a tensor's scale; a direction drawn per process differs by 50%
 TOLERANCE = {"clustering-vat": 5e-2}

@@ -130,16 +130,17 @@ def test_vat_perturbation_has_norm_eps_and_changes_q_y_more_than_random_ones():
 
 
 @needs_mnist
-def test_vat_gradient_of_a_batch_is_the_mean_of_its_halves_gradients(tmp_path):
-    """What DDP needs: two processes' halves of a global batch (and of its random starts) give its gradient."""
-    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model="clustering", clusters=8, input_noise=0.0, vat=1.0,
-                                  dropout=0.0, batch_size=50))
+@pytest.mark.parametrize("term, weights", [("vat_loss", {"vat": 1.0}), ("affine_loss", {"affine_consistency": 1.0})])
+def test_consistency_gradient_of_a_batch_is_the_mean_of_its_halves_gradients(tmp_path, term, weights):
+    """What DDP needs: two processes' halves of a global batch (and of its random draws) give its gradient."""
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model="clustering", clusters=8, input_noise=0.0,
+                                  dropout=0.0, batch_size=50, **weights))
     model, batch = trainer.model, trainer.batch(0)
     nets = SimpleNamespace(**model.networks)
 
     def gradient(part):
         model.zero_grad()
-        model.regularize(nets, {key: value[part] for key, value in batch.items()})["vat_loss"].backward()
+        model.regularize(nets, {key: value[part] for key, value in batch.items()})[term].backward()
         return model.encoder[0].weight.grad.clone()
 
     whole, halves = gradient(slice(0, 50)), (gradient(slice(0, 25)) + gradient(slice(25, 50))) / 2
@@ -250,7 +251,9 @@ def test_the_models_default_to_their_recipes():
             semi.steps, semi.eval_every, semi.num_labels) == (10, 1000, 0.3, False, "cosine", 400, 35000, 1000, "100")
     clustering = load_train_config({"model": "clustering"})
     assert (clustering.z_dim, clustering.hidden, clustering.disc_hidden, clustering.disc_dropout,
-            clustering.label_to_discriminator, clustering.clusters) == (5, 3000, 1000, 0.5, True, 16)
+            clustering.label_to_discriminator, clustering.clusters, clustering.marginal_entropy,
+            clustering.affine_consistency, clustering.lr_schedule, clustering.steps) == (
+                5, 1000, 1000, 0.5, True, 16, 3.0, 5.0, "cosine", 8000)
     assert load_train_config({"model": "semi-supervised", "z_dim": 4}).z_dim == 4  # flags given still win
     off = parse_train_args(["--model", "clustering", "--no-label-to-discriminator"])
     assert load_train_config(off).label_to_discriminator is False  # a flag a recipe turns on can be turned off
