@@ -139,7 +139,7 @@ class SemiSupervisedAAE(AAE):
     def affine_view(self, x, noise):
         """x with each image moved by its own small affine transform: the identity plus `noise` (n, 6) as a 2 x 3
         matrix in the image's coordinates of [-1, 1]; the border pixels fill what moves in."""
-        images = x.view(len(x), *self.config.image_shape).float()
+        images = x.reshape(len(x), *self.config.image_shape).float()
         theta = torch.eye(2, 3, device=x.device) + rearrange(noise.float(), "n (row col) -> n row col", row=2)
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
         return F.grid_sample(images, grid, padding_mode="border", align_corners=False).view_as(x).to(x.dtype)
