@@ -2,7 +2,7 @@
 # One GPU machine for a few minutes, in one command: the GPU checks (gpu_suite.sh without its throughput grids) beside
 # the reproduction runs of paper_runs.py, everything bounded in time, the results packed into OUT_DIR.
 #   bash benchmarks/gpu_session.sh DATA_ROOT OUT_DIR BUDGET_S RECIPES
-# e.g. bash benchmarks/gpu_session.sh data out 420 keil_ema,keil_ema4,clu16_long,clu30,semi100_aff,semiall_aff
+# e.g. bash benchmarks/gpu_session.sh data out 420 keil,keil_seed1,keil_ema4,clu16_long,clu30,semi100_aff,semiall_aff
 # BUDGET_S is paper_runs' training budget; evaluation follows (at most 150 s more). OUT_DIR gets gpu_suite.log, the
 # suite's JSON, paper_runs.log and paper_tables.tgz (RUNS/results: evaluation JSON, metrics.jsonl of every run).
 set -uo pipefail

@@ -235,8 +235,8 @@ def test_paper_preset_and_its_overrides(tmp_path, cli):
 
     config = load_train_config({"preset": "paper"})
     assert (config.z_dim, config.hidden, config.disc_hidden, config.prior_std, config.dropout, config.disc_dropout,
-            config.encoder, config.lr_recon, config.lr_reg, config.recon_loss, config.steps) == (
-        8, 1200, 1200, 5.0, 0.2, 0.2, "gaussian", 2e-4, 1e-4, "bce", 120000)
+            config.encoder, config.lr_recon, config.lr_reg, config.recon_loss, config.steps, config.ema_decay) == (
+        8, 1200, 1200, 5.0, 0.2, 0.2, "gaussian", 2e-4, 1e-4, "bce", 120000, 0.999)
     assert load_train_config({"preset": "paper", "z_dim": 4}).z_dim == 4
     status, _, err = cli("train.py", "--prior", "mixture", "--z-dim", "3", "--output-dir", tmp_path)
     assert status == 2 and "--prior mixture is 2-D" in err
