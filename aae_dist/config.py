@@ -284,10 +284,11 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def train_parser():
-    parser = OneLineParser(prog="train.py", description="Train an Adversarial Autoencoder (Makhzani et al. 2015: "
+def train_parser(prog=None):
+    """The command line of aae-train; `prog` (default: the name it was started by) heads its usage."""
+    parser = OneLineParser(prog=prog, description="Train an Adversarial Autoencoder (Makhzani et al. 2015: "
                            "--model vanilla, supervised, semi-supervised or clustering) with Accelerate: "
-                           "`accelerate launch launch/train.py [flags]`.",
+                           "`aae-train [flags]`, or on several GPUs `accelerate launch -m aae_dist.train [flags]`.",
                            argument_default=argparse.SUPPRESS)
     for f in dataclasses.fields(TrainConfig):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default

@@ -23,6 +23,11 @@ from .priors import build_prior
 WEIGHTS_NAME = "model.safetensors"
 MODEL_CONFIG_NAME = "model_config.json"
 
+# The variants by --model name. A variant registers itself here by naming itself in its class statement
+# (`class VanillaAAE(AAE, name="vanilla")`); aae_dist/__init__ imports aae_dist/objectives, so all are here once
+# the package is imported, and this module never imports them.
+OBJECTIVES: dict[str, type] = {}
+
 
 @dataclass(frozen=True)
 class Phase:
@@ -112,10 +117,13 @@ class AAE(nn.Module):
     own_flags = ()       # TrainConfig fields that only this variant reads (refused for the others)
     recipe = {}          # TrainConfig values that replace the defaults for this variant (flags still win)
 
+    def __init_subclass__(cls, name=None, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if name is not None:
+            OBJECTIVES[name] = cls
+
     def __new__(cls, config: ModelConfig):
         if cls is AAE:  # AAE(config) builds the variant that config.model names
-            from .objectives import OBJECTIVES  # here: the variants import this module
-
             cls = OBJECTIVES[config.model]
         return super().__new__(cls)
 

@@ -1,10 +1,11 @@
-"""The AAE variants, one module each. A variant is an `AAE` subclass (aae_dist/models.py): its networks, priors,
-optimizers and phases. Add one here and `--model NAME` trains it; the trainer needs no change."""
+"""The AAE variants, one module each. A variant is an `AAE` subclass (aae_dist/models.py) that names itself in its
+class statement (`class VanillaAAE(AAE, name="vanilla")`): its networks, priors, optimizers and phases. Add a module
+here, import it below, and `--model NAME` trains it; the trainer needs no change."""
 
-from .clustering import ClusteringAAE
-from .semi_supervised import SemiSupervisedAAE
+from ..models import OBJECTIVES
+from .vanilla import VanillaAAE  # in this order: --model's choices are listed as they register
 from .supervised import SupervisedAAE
-from .vanilla import VanillaAAE
+from .semi_supervised import SemiSupervisedAAE
+from .clustering import ClusteringAAE
 
-OBJECTIVES = {"vanilla": VanillaAAE, "supervised": SupervisedAAE, "semi-supervised": SemiSupervisedAAE,
-              "clustering": ClusteringAAE}
+__all__ = ["OBJECTIVES", "ClusteringAAE", "SemiSupervisedAAE", "SupervisedAAE", "VanillaAAE"]

@@ -8,7 +8,7 @@ training image the encoder puts into it most confidently (metrics.cluster_labels
 from .semi_supervised import SemiSupervisedAAE
 
 
-class ClusteringAAE(SemiSupervisedAAE):
+class ClusteringAAE(SemiSupervisedAAE, name="clustering"):
     needs_labels = decodes_classes = uses_labelled_subset = False
     own_flags = ("clusters", "label_to_discriminator", "marginal_entropy", "vat", "vat_eps",
                  "affine_consistency", "affine_std")

@@ -28,7 +28,7 @@ from ..priors import CategoricalPrior, GaussianPrior
 from ..sampling import style_grid_codes
 
 
-class SemiSupervisedAAE(AAE):
+class SemiSupervisedAAE(AAE, name="semi-supervised"):
     conditional = needs_labels = decodes_classes = categorical = uses_labelled_subset = True
     own_flags = ("num_labels", "lr_cls", "momentum_cls", "label_to_discriminator", "marginal_entropy", "vat", "vat_eps",
                  "affine_consistency", "affine_std")

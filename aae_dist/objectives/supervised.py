@@ -14,7 +14,7 @@ from ..sampling import style_grid_codes
 from .vanilla import VanillaAAE
 
 
-class SupervisedAAE(VanillaAAE):
+class SupervisedAAE(VanillaAAE, name="supervised"):
     conditional = needs_labels = decodes_classes = True
     own_flags = ("label_to_discriminator",)
     # The recipe of the README's run: a conditional D that is stronger than the vanilla AAE's (three updates per

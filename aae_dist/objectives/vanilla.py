@@ -15,7 +15,7 @@ from ..networks import decoder, discriminator, encoder
 from ..sampling import latent_lattice
 
 
-class VanillaAAE(AAE):
+class VanillaAAE(AAE, name="vanilla"):
     def build_networks(self):
         c = self.config
         return {"encoder": encoder(c, self.code_size),

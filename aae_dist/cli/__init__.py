@@ -1,4 +1,6 @@
-"""What the launch scripts share: user errors become one line on stderr and exit status 2, not a traceback."""
+"""The command-line programs: aae-train, aae-generate, aae-evaluate, aae-plot, aae-push (one module each here;
+launch/*.py and `python -m aae_dist.train` run the same), and what they share: user errors become one line on stderr
+and exit status 2, not a traceback."""
 
 import json
 import os
@@ -6,10 +8,10 @@ import sys
 
 import torch
 
-from . import checkpoints
-from .data import FILE_DATASETS
-from .errors import AAEError, TrainingStopped
-from .models import AAE
+from .. import checkpoints
+from ..data import FILE_DATASETS
+from ..errors import AAEError, TrainingStopped
+from ..models import AAE
 
 
 def pick_device(name):
@@ -26,9 +28,10 @@ def pick_device(name):
     return device
 
 
-def run(main):
+def run(command, argv=None):
+    """Run command(argv) as a program: its user errors end it with one line and exit status 2."""
     try:
-        main()
+        command(argv)
     except AAEError as error:
         if os.environ.get("RANK", "0") == "0":  # under DDP every rank fails alike: say it once
             print(f"{os.path.basename(sys.argv[0])}: error: {error}", file=sys.stderr)
@@ -41,7 +44,7 @@ def run(main):
 
 def add_run_arguments(parser, data_root=False):
     """The flags the scripts after training share: the run directory, the seed, the device (and the data)."""
-    parser.add_argument("--checkpoint", required=True, help="run directory written by launch/train.py (its final "
+    parser.add_argument("--checkpoint", required=True, help="run directory written by aae-train (its final "
                         "weights), or one of its checkpoints/step_N directories")
     parser.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default: 0)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if any, else cpu)")
@@ -57,7 +60,7 @@ def read_run(path, data_root=None):
     else:
         config_path = os.path.join(path, "config.json")
         if not os.path.isfile(config_path):
-            raise AAEError(f"{config_path} is missing; point at a run directory written by launch/train.py "
+            raise AAEError(f"{config_path} is missing; point at a run directory written by aae-train "
                            f"(or one of its {checkpoints.CHECKPOINTS_DIR}/step_N directories)")
         try:
             with open(config_path) as f:

@@ -1,0 +1,38 @@
+"""Draw a run's pictures into its directory: losses.png (from metrics.jsonl), latent_scatter.png (the encoded
+test set coloured by class over prior samples) and, for 2-D latents, manifold.png (a sweep over the prior).
+
+aae-plot is this program, and so is launch/plot.py:
+
+    aae-plot runs/a [--data-root ../shared/data]
+"""
+
+from ..config import OneLineParser
+from ..plots import make_pictures
+from ..tracking import log_to_finished_run
+from . import pick_device, read_run, run
+
+
+def build_parser(prog=None):
+    parser = OneLineParser(prog=prog, description=__doc__.split("\n\n")[0])
+    parser.add_argument("run_dir", help="run directory written by aae-train")
+    parser.add_argument("--data-root", help="dataset folder (default: $AAE_DATA_ROOT, else the run's --data-root)")
+    parser.add_argument("--manifold-size", type=int, default=20, help="K of the K x K manifold sweep (default: 20)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if any, else cpu)")
+    return parser
+
+
+def plot_run(argv=None):
+    args = build_parser().parse_args(argv)
+    config, data_root = read_run(args.run_dir, args.data_root)
+    paths = make_pictures(args.run_dir, config["dataset"], data_root, pick_device(args.device), args.manifold_size,
+                          image_size=config.get("image_size"))
+    log_to_finished_run(args.run_dir, images={f"pictures/{name}": path for name, path in paths.items()})
+    print("plot.py: " + ", ".join(paths.values()))
+
+
+def main(argv=None):
+    run(plot_run, argv)
+
+
+if __name__ == "__main__":
+    main()
