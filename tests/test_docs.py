@@ -1,0 +1,29 @@
+"""The generated reference pages match what they are generated from: docs/cli.md is every command's --help."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "tools"))
+import cli_docs  # noqa: E402
+
+
+@pytest.mark.parametrize("name,module", cli_docs.commands())
+def test_the_cli_reference_is_each_commands_help(name, module, monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", cli_docs.COLUMNS)
+    monkeypatch.setattr(sys, "argv", [name])  # the installed command's name heads its usage
+    with pytest.raises(SystemExit) as exit:
+        importlib.import_module(module).main(["--help"])
+    assert exit.value.code == 0
+    help_text = capsys.readouterr().out.rstrip()
+    assert f"## {name}\n\n```text\n{help_text}\n```" in (REPO / "docs" / "cli.md").read_text(), \
+        f"docs/cli.md differs from {name} --help: run python tools/cli_docs.py"
+
+
+def test_cli_docs_check_passes_on_the_committed_page():
+    result = subprocess.run([sys.executable, "tools/cli_docs.py", "--check"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
