@@ -1,6 +1,6 @@
 """aae_dist: Adversarial Autoencoders on one CPU, one GPU, all GPUs or many machines, with Accelerate."""
 
-from .config import TrainConfig
+from .config import TrainConfig, load_train_config
 from .errors import AAEError, ConfigError
 from .models import AAE, ModelConfig, Phase
 from .objectives import OBJECTIVES, ClusteringAAE, SemiSupervisedAAE, SupervisedAAE, VanillaAAE
@@ -9,4 +9,4 @@ from .trainer import Trainer
 
 __all__ = ["AAE", "AAEError", "ClusteringAAE", "ConfigError", "GaussianPrior", "MixturePrior", "ModelConfig",
            "OBJECTIVES", "Phase", "Prior", "SemiSupervisedAAE", "SupervisedAAE", "SwissRollPrior", "TrainConfig",
-           "Trainer", "VanillaAAE", "build_prior"]
+           "Trainer", "VanillaAAE", "build_prior", "load_train_config"]

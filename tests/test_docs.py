@@ -27,3 +27,12 @@ def test_the_cli_reference_is_each_commands_help(name, module, monkeypatch, caps
 def test_cli_docs_check_passes_on_the_committed_page():
     result = subprocess.run([sys.executable, "tools/cli_docs.py", "--check"], cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_every_relative_link_of_the_readme_and_docs_names_a_file():
+    import re
+
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if not target.startswith(("http://", "https://")):
+                assert (page.parent / target).exists(), f"{page.relative_to(REPO)} links to missing {target}"
