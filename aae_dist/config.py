@@ -20,7 +20,7 @@ from .schedules import SCHEDULES, parse_milestones
 
 # Recipes: values that replace the dataclass defaults. "paper" is the likelihood model of Makhzani et al. 2015 as
 # keil555/AAE_paddle trains it, plus a moving average of the weights: the recipe with the highest Parzen number we
-# measured (the README's Table 1 section lists every recipe tried): the paper's 784-H-H-z encoder, its mirror as
+# measured (docs/recipes.md lists every recipe tried): the paper's 784-H-H-z encoder, its mirror as
 # decoder and an H-H discriminator, here with H = 1200 and dropout 0.2 in all three, z 8, prior N(0, 5^2 I), a
 # Gaussian (reparameterized) encoder, Adam 2e-4 / 1e-4, batch 100, binary cross-entropy. At constant rates
 # the average (0.999) scored 1.7-4.0 nats above the trained weights wherever both were measured from 10,000 steps on
@@ -46,7 +46,7 @@ class TrainConfig:
     model: str = field(default="vanilla", metadata=dict(
         help="AAE variant: vanilla (the lecture's), supervised (class-conditional: the decoder reads the label), "
              "semi-supervised (a class head trained on --num-labels labels) or clustering (--clusters); each but "
-             "vanilla has its own recipe of defaults, see the README", choices=OBJECTIVES.keys()))  # a live view
+             "vanilla has its own recipe of defaults (docs/recipes.md)", choices=OBJECTIVES.keys()))  # a live view
     preset: str = field(default="seed", metadata=dict(
         help="recipe whose values replace the defaults (flags given still win): seed = the lecture's, paper = the "
              "AAE paper's likelihood model as keil555/AAE_paddle trains it (z 8, 2 x 1200, dropout 0.2, prior std 5, "

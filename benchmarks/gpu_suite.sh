@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU checks and the GPU rows of the README's Performance section, in one go (about 4 minutes on one H200):
+# The GPU checks and the GPU rows of docs/performance.md, in one go (about 4 minutes on one H200):
 #   bash benchmarks/gpu_suite.sh DATA_ROOT OUT_DIR
 # 1. the throughput grid (batch 100 and 4096, fp32 and bf16, CUDA graph off/on, the lecture's loop beside it);
 # 2. the CUDA training paths: fp32, bf16, fp16 (loss scaling), a GPU chosen by CUDA_VISIBLE_DEVICES, `accelerate

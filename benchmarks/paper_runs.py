@@ -34,12 +34,12 @@ RECIPES = {
     "semi1000": (f"{SEMI} --num-labels 1000", None),
     "semiall": (f"{SEMI} --num-labels all", None),
     "semiall_ema": (f"{SEMI} --num-labels all --ema-decay 0.999", None),  # logs raw_test_error beside test_error
-    # --vat: 2.7% against 4.5% at 12,000 steps of the recipe on the CPU (README)
+    # --vat: 2.7% against 4.5% at 12,000 steps of the recipe on the CPU (docs/recipes.md)
     "semi100_vat": (f"{SEMI} --num-labels 100 --vat 1", None),
     "semi100_vat_seed1": (f"{SEMI} --num-labels 100 --vat 1 --seed 1", None),
     "semi1000_vat": (f"{SEMI} --num-labels 1000 --vat 1", None),
     "semiall_vat": (f"{SEMI} --num-labels all --vat 1 --ema-decay 0.999", None),
-    # --affine-consistency: 2.7% against 8.8% (the recipe) and 5.5% (--vat 1) at batch 100, 8,000 steps (CPU, README)
+    # --affine-consistency: 2.7% against 8.8% (the recipe) and 5.5% (--vat 1) at batch 100, 8,000 steps (CPU, docs/recipes.md)
     "semi100_aff": (f"{SEMI} --num-labels 100 --affine-consistency 1", None),
     "semi100_aff_seed1": (f"{SEMI} --num-labels 100 --affine-consistency 1 --seed 1", None),
     "semi100_aff_seed2": (f"{SEMI} --num-labels 100 --affine-consistency 1 --seed 2", None),

@@ -1,4 +1,4 @@
-"""The README's table of the Parzen log-likelihood over training, from evaluate.py's JSON files.
+"""docs/recipes.md's table of the Parzen log-likelihood over training, from evaluate.py's JSON files.
 
     python benchmarks/parzen_table.py benchmarks/results/paper_preset
 

@@ -167,6 +167,8 @@ def test_evaluate_reports_label_consistency_and_tstr(tmp_path, script):
     assert len(r["label_consistency_per_class"]) == 10
     assert r["trtr_accuracy"] == r["classifier_test_accuracy"] > 0.8
     assert r["run"]["trained_steps"] == 20 and r["run"]["model"] == "supervised"  # the run beside its figures
+    assert {key: r["train_config"][key] for key in ("model", "seed", "steps", "preset", "hidden")} == dict(
+        model="supervised", seed=0, steps=20, preset="seed", hidden=64)  # every setting it trained with
 
 
 @pytest.mark.parametrize("script, flags, message", [

@@ -55,6 +55,7 @@ def evaluate_run(argv=None):
     averaged = config.get("ema_decay") and not args.trained_weights
     results["run"] = {"trained_steps": step or config["steps"], **{key: config.get(key) for key in RUN_FIELDS},
                       "weights": "moving average" if averaged else "trained"}
+    results["train_config"] = config  # every setting the run trained with (its config.json), to trace a number to it
     print(f"evaluate.py: {args.checkpoint} on {config['dataset']} ({args.num_samples} samples, real images: its "
           f"{results['reference_split']} set)")
     if "parzen_ll" in results:

@@ -32,7 +32,7 @@ class SemiSupervisedAAE(AAE, name="semi-supervised"):
     conditional = needs_labels = decodes_classes = categorical = uses_labelled_subset = True
     own_flags = ("num_labels", "lr_cls", "momentum_cls", "label_to_discriminator", "marginal_entropy", "vat", "vat_eps",
                  "affine_consistency", "affine_std")
-    # The README's recipe (section "Semi-supervised classification and clustering"): the paper's networks (2 x 1000
+    # The recipe of docs/recipes.md ("Semi-supervised classification and clustering"): the paper's networks (2 x 1000
     # everywhere, a 10-D style code, input noise of std 0.3, no dropout) and its two marginal discriminators, trained
     # with Adam on a cosine schedule at batch 400. On an H200 the test error with 100 labels was 2.7-3.3% (3 seeds)
     # at 25,000 steps; at batch 100 it stayed above 4.4% after 70,000, and D_z on (y, z) pairs (better in the

@@ -17,7 +17,7 @@ from .vanilla import VanillaAAE
 class SupervisedAAE(VanillaAAE, name="supervised"):
     conditional = needs_labels = decodes_classes = True
     own_flags = ("label_to_discriminator",)
-    # The recipe of the README's run: a conditional D that is stronger than the vanilla AAE's (three updates per
+    # The recipe of docs/recipes.md's run: a conditional D that is stronger than the vanilla AAE's (three updates per
     # step at 4x the lecture's rate), an 8-D code, small enough to leave the class to the label, and a
     # reconstruction rate 3x the lecture's (sharper samples sooner: what a classifier trained on them needs).
     recipe = dict(z_dim=8, label_to_discriminator=True, discriminator_steps=3, lr_reg=2e-4, lr_recon=3e-4,

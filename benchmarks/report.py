@@ -1,0 +1,508 @@
+"""docs/results.md and README.md's results table, generated from the JSON under benchmarks/results/.
+
+    python benchmarks/report.py            # writes docs/results.md and the README block
+    python benchmarks/report.py --check    # exits 1, naming the stale file, when either differs from the JSON
+
+Every number is a link to the JSON file it comes from. The README block is the text between the lines
+<!-- results:begin --> and <!-- results:end -->. What each section shows is its spec below (which files, which
+field, how formatted); the commands and machines are those the JSON or the README recorded with the runs.
+"""
+
+import argparse
+import json
+import os
+import re
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+class ReportError(Exception):
+    """A one-line reason the report cannot be made."""
+
+
+@dataclass
+class Num:
+    """A number as shown, the JSON file (relative to the results folder) it comes from (None: derived from several),
+    and its value before rounding."""
+    text: str
+    source: str | None
+    value: float | None = None
+
+
+@dataclass
+class Table:
+    header: list
+    rows: list  # cells: a str, a Num, or a list of them
+
+
+def render(cell, prefix):
+    """A cell as Markdown; a Num links to prefix + its JSON's path."""
+    parts = cell if isinstance(cell, list) else [cell]
+    return "".join(p if isinstance(p, str) else p.text if p.source is None else f"[{p.text}]({prefix}{p.source})"
+                   for p in parts)
+
+
+def markdown(blocks, prefix):
+    """Lines of text and Tables as Markdown, a blank line after each."""
+    lines = []
+    for block in blocks:
+        if isinstance(block, Table):
+            lines += ["| " + " | ".join(block.header) + " |", "|" + "---|" * len(block.header)]
+            lines += ["| " + " | ".join(render(cell, prefix) for cell in row) + " |" for row in block.rows]
+        else:
+            lines.append(block)
+        lines.append("")
+    return lines
+
+
+class Results:
+    """Every *.json under the results folder, parsed; fields are read with the file named in any error."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise ReportError(f"{self.folder}: no such results folder")
+        self.data = {}
+        for path in sorted(self.folder.rglob("*.json")):
+            try:
+                self.data[path.relative_to(self.folder).as_posix()] = json.loads(path.read_text())
+            except (ValueError, OSError) as e:
+                raise ReportError(f"{path}: broken JSON ({e})") from None
+
+    def glob(self, pattern):
+        found = [rel for rel in self.data if Path(rel).match(pattern) and rel.count("/") == pattern.count("/")]
+        if not found:
+            raise ReportError(f"{self.folder / pattern}: no such JSON")
+        return found
+
+    def get(self, rel, key, default=KeyError, number=True, obj=None):
+        """The field key of data[rel] (or of obj, a part of it); 'run.seed' reads ['run']['seed']."""
+        value = self.data[rel] if obj is None else obj
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                if default is not KeyError:
+                    return default
+                raise ReportError(f"{self.folder / rel}: unknown JSON, no field {key!r}")
+            value = value[part]
+        if number and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ReportError(f"{self.folder / rel}: unknown JSON, {key!r} is not a number")
+        return value
+
+    def records(self, rel):
+        records = self.data[rel]
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            raise ReportError(f"{self.folder / rel}: unknown JSON, not a list of benchmark records")
+        return records
+
+    def step(self, rel):
+        """The training step of an evaluation: its run's trained_steps, else the step its name gives, else its
+        run's steps (config.json beside it), else None (the run's end)."""
+        step = self.get(rel, "run.trained_steps", None)
+        match = re.search(r"step_(\d+)\.json$", rel) or re.search(r"_(\d+)k\.json$", rel)
+        if step is None and match:
+            step = int(match[1]) * (1000 if match[0].endswith("k.json") else 1)
+        config = str(Path(rel).with_name("config.json"))
+        if step is None and config in self.data:
+            step = self.get(config, "steps")
+        return step
+
+
+@dataclass
+class Group:
+    """Runs shown together: the JSON files (globs in the results folder), what they are, where and how made."""
+    name: str
+    files: list
+    machine: str | None = None  # None: the JSON's own "machine" field
+    command: str | None = None  # None: the JSON's own "command" field; "": not recorded
+    runs: dict = field(default_factory=dict)  # a by-step JSON's runs: name -> (labels or clusters, seed)
+    headline: dict = field(default_factory=dict)  # Tables 2, 3 and throughput: the README rows it gives
+
+    def files_in(self, results):
+        return [rel for pattern in self.files for rel in sorted(results.glob(pattern))]
+
+    def where(self, results):
+        """The machine and the command, as the spec or the group's first JSON records them."""
+        rel = self.files_in(results)[0]
+        machine = self.machine or results.get(rel, "machine", "machine not recorded", number=False)
+        command = results.get(rel, "command", "", number=False) if self.command is None else self.command
+        return f"{machine}. " + (f"Command: `{command}`" if command else "Command not recorded.")
+
+
+def where(results, groups):
+    """The list of where and how each group's runs were made."""
+    return ["Where and how:", "\n".join(f"- {group.name}: {group.where(results)}" for group in groups)]
+
+
+# ---- the sections' specs -------------------------------------------------------------------------------------
+
+PAPER_T1 = "340 ± 2"  # the AAE paper's Tables 1-3 (arXiv 1511.05644)
+PAPER_T2 = {"100": "1.90 ± 0.10", "1000": "1.60 ± 0.08", "all": "0.85 ± 0.02"}
+PAPER_T3 = {"16": "9.55", "30": "4.10"}
+NOT_IN_PAPER = "not in the paper"
+CPU2 = "this project's 2-core CPU"
+H200_SHARED = "one H200 shared by ten runs (benchmarks/paper_runs.py), torch 2.11.0+cu130, 2026-11-26"
+EVALUATE = "python launch/evaluate.py --checkpoint RUN --data-root ../shared/data --json RUN/eval.json"
+PAPER_RUNS = "python benchmarks/paper_runs.py --data-root ../shared/data --runs runs/paper_tables"
+
+TABLE1 = [
+    Group("`--preset paper` (moving average 0.999)", ["table1_cpu_long/constant_ema_step_*.json"],
+          f"{CPU2}, torch 2.14.1, 2026-12-01, one seed, about 3 h 20 min to 80,000 steps (what ran: the first "
+          "24,000 steps of `--lr-schedule step --lr-milestones 26000 --steps 36000`, resumed from step_024000 with "
+          "`--lr-schedule constant --steps 120000`: the same steps as the command's)",
+          "python launch/train.py --preset paper --checkpoint-every 8000 --data-root ../shared/data --no-download "
+          "--output-dir runs/paper; python launch/evaluate.py --checkpoint runs/paper/checkpoints/step_N "
+          "--data-root ../shared/data --json runs/paper/eval.json"),
+    Group("the same run's trained weights", ["table1_cpu_long/constant_trained_step_*.json"],
+          "the same run", "python launch/evaluate.py --checkpoint runs/paper/checkpoints/step_N --trained-weights "
+          "--data-root ../shared/data --json ..."),
+    Group("`--preset paper --ema-decay 0` (keil555/AAE_paddle's recipe)", ["table1_h200/keil_step_*.json"],
+          "one H200 shared with nine other runs (benchmarks/paper_runs.py), torch 2.11.0+cu130, 2026-11-26, "
+          "one seed (120,000 steps in under 14 min)",
+          "python launch/train.py --preset paper --ema-decay 0 --checkpoint-every 20000 --data-root ../shared/data "
+          "--no-download --output-dir runs/paper; python launch/evaluate.py --checkpoint "
+          "runs/paper/checkpoints/step_N --data-root ../shared/data --json runs/paper/eval.json"),
+]
+
+TABLE2 = [
+    Group("the recipe (batch 400, marginal D's), `--eval-every` at the last step all its runs logged",
+          ["semi_supervised/h200/recipe_b400_marginal_test_error_by_step.json"],
+          runs={"s0": ("100", 0), "s1": ("100", 1), "s2": ("100", 2), "l1000": ("1000", 0), "all": ("all", 0)},
+          headline={"100": "", "1000": ""}),
+    Group("the recipe with `--ema-decay 0.999 --steps 16000`, the moving average",
+          ["semi_supervised/cpu_semiall_ema_eval_16k.json"], f"{CPU2}, 2 threads, 2026-12-01 (95 min)",
+          "python launch/train.py --model semi-supervised --num-labels all --steps 16000 --ema-decay 0.999 "
+          "--eval-every 2000 --checkpoint-every 2000 --data-root ../shared/data --no-download --output-dir "
+          "runs/semiall; python launch/evaluate.py --checkpoint runs/semiall --tstr-samples 10000 --json semiall.json",
+          headline={"all": " (the recipe with `--ema-decay 0.999 --steps 16000`)"}),
+    Group("the recipe on the CPU, stopped at step 18,304 of 35,000",
+          ["semi_supervised/cpu_recipe_semi100_eval_18k.json"], f"{CPU2}, 2 threads, 2026-11-26 (78 min)",
+          "python launch/train.py --model semi-supervised --num-labels 100 --eval-every 2000 --checkpoint-every 2000 "
+          "--data-root ../shared/data --no-download --output-dir runs/semi100; python launch/evaluate.py "
+          "--checkpoint runs/semi100/checkpoints/step_018000 --tstr-samples 10000"),
+    Group("the previous recipe (`--batch-size 100 --label-to-discriminator`, as many steps as fitted)",
+          ["semi_supervised/h200/*_eval.json"], H200_SHARED, PAPER_RUNS),
+    Group("the previous recipe on the CPU", ["semi_supervised/semi*_eval_*k.json"], "2-core AMD EPYC, one thread, "
+          "2026-11-26 (the runs' flags: semi_supervised/semi100_config.json, semi1000_config.json)",
+          f"python launch/train.py --model semi-supervised --num-labels N; {EVALUATE}"),
+]
+
+TABLE3 = [
+    Group("the recipe of 2026-12-01 (8,000 steps)", ["clustering_cpu/clu16_recipe_seed*_eval.json"],
+          "2-core AMD EPYC, one thread per run, two runs side by side, torch 2.14.1, 2026-12-01 (about 25 min a run)",
+          "python launch/train.py --model clustering --clusters 16 [--seed S] --data-root ../shared/data "
+          f"--no-download --output-dir RUN; {EVALUATE}", headline={"16": ""}),
+    Group("the recipe of 2026-12-01 with `--clusters 30`", ["clustering_cpu/clu30_recipe_seed0_eval.json"],
+          "2-core AMD EPYC CPU, one thread, 2026-12-01", headline={"30": ""}),
+    Group("the previous recipe (2 x 3000 units, constant rate)", ["clustering_h200/clu16_h3000_eval.json"],
+          H200_SHARED, "python launch/train.py --model clustering --clusters 16 --hidden 3000 --marginal-entropy 0 "
+          f"--affine-consistency 0 --lr-schedule constant --steps 160000; {EVALUATE}"),
+    Group("the previous recipe at 1000 units", ["clustering_h200/clu16_eval.json", "clustering_h200/clu30_eval.json"],
+          H200_SHARED, PAPER_RUNS),
+]
+
+SUPERVISED = [
+    Group("the recipe (`--model supervised`)", ["supervised/eval_step_*.json", "supervised/eval_final.json"],
+          "2-core Intel Xeon CPU with AMX, torch 2.14.1, 2026-11-26, alone on the machine (23 min 43 s)",
+          "python launch/train.py --model supervised --data-root ../shared/data --no-download --output-dir "
+          "runs/supervised --checkpoint-every 5000 --log-every 500 --sample-every 5000; python launch/evaluate.py "
+          "--checkpoint runs/supervised[/checkpoints/step_N] --data-root ../shared/data --json ..."),
+    Group("the previous recipe (`--lr-recon 1e-4`, 30,000 steps)", ["supervised/recipe_v1_30k/eval_*.json"],
+          "2-core CPU, torch 2.14.1, 2026-11-26 (32 min 13 s)",
+          f"python launch/train.py --model supervised --lr-recon 1e-4 --steps 30000; {EVALUATE}"),
+]
+
+THROUGHPUT = [  # headline: the README's ratios, {what: the record's fields} (else impl aae_dist, batch 100, eager)
+    Group("CPU, batch 100 and 1000", ["throughput_cpu.json"], "this project's CI machine, 2026-11-25",
+          "python benchmarks/throughput.py --batch-sizes 100,1000 --precision no,bf16 --compile --seed-baseline "
+          "--rounds 3 --steps 20 --warmup 10 --data-root ../shared/data --json benchmarks/results/throughput_cpu.json",
+          headline={"fp32": {"precision": "no"}, "bf16": {"precision": "bf16"}}),
+    Group("H200, CUDA graph off and on", ["throughput_gpu.json"], "2026-11-26",
+          "python benchmarks/throughput.py --batch-sizes 100,4096 --precision no,bf16 --cuda-graph off,on "
+          "--seed-baseline --steps 50 --rounds 3 --data-root DATA_ROOT --json benchmarks/results/throughput_gpu.json",
+          headline={"fp32, CUDA graph": {"precision": "no", "cuda_graph": True}}),
+    Group("H200, batch 100, compile off and on under the graph", ["throughput_gpu_b100.json"],
+          "2026-11-26, a later call on another H200",
+          "python benchmarks/throughput.py --batch-sizes 100 --precision no,bf16 --compile off,on --cuda-graph on "
+          "--seed-baseline --steps 50 --rounds 3 --data-root DATA_ROOT "
+          "--json benchmarks/results/throughput_gpu_b100.json",
+          headline={"bf16, compile, CUDA graph": {"precision": "bf16", "compile": True, "cuda_graph": True}}),
+    Group("H200, the same grid with torch.compile on", ["throughput_gpu_compile.json"],
+          "2026-11-26, the process after throughput_gpu.json's on the same machine, no seed loop", ""),
+    Group("H200, the semi-supervised AAE", ["throughput_gpu_semi.json"], "2026-11-26", ""),
+    Group("CPU, conv nets on 12,000 RGB 32x32 images", ["throughput_cpu_conv32*.json"],
+          "2-core Intel Xeon with AMX, 2026-11-26",
+          "python benchmarks/throughput.py --dataset imagefolder --data-root SHAPES32 --arch conv --batch-sizes "
+          "100,1000 --precision no,bf16 --steps 10 --rounds 2 --warmup 3 [--data-on-device no] --json ..."),
+    Group("CPU, the MLP on streamed MNIST", ["throughput_cpu_mlp_streamed.json"],
+          "2-core Intel Xeon with AMX, 2026-11-26, `--data-on-device no`", ""),
+]
+
+SCALING_FLAGS = "--batch-sizes 1000 --threads 1 --rounds 2 --steps 8 --warmup 3 --data-root ../shared/data --json"
+SCALING = [
+    Group("1 process x 1 thread", ["scaling_1proc.json"], "this project's CI machine, 2026-11-25",
+          "ACCELERATE_USE_CPU=1 accelerate launch --num_processes 1 benchmarks/throughput.py "
+          f"{SCALING_FLAGS} benchmarks/results/scaling_1proc.json"),
+    Group("2 processes x 1 thread (DDP, gloo)", ["scaling_2proc.json"], "the same machine, the same hour",
+          "ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 benchmarks/throughput.py "
+          f"{SCALING_FLAGS} benchmarks/results/scaling_2proc.json --scaling-baseline "
+          "benchmarks/results/scaling_1proc.json"),
+]
+
+RECORD_COLUMNS = [  # a benchmark record's configuration: (header, its text)
+    ("impl", lambda r: r.get("impl", "")),
+    ("model", lambda r: r.get("model") or "vanilla"),
+    ("arch", lambda r: r.get("arch") or "mlp"),
+    ("batch", lambda r: str(r.get("batch_size", ""))),
+    ("precision", lambda r: r.get("precision", "")),
+    ("compile", lambda r: {True: "on", False: "off"}.get(r.get("compile"), "")),
+    ("graph", lambda r: {True: "on", False: "off"}.get(r.get("cuda_graph"), "")),
+    ("data", lambda r: {"no": "streamed"}.get(r.get("data_on_device"), "device")),
+    ("processes x threads", lambda r: f"{r.get('world_size', 1)} x {r.get('threads', '')}"),
+]
+MEASURED = [  # a benchmark record's numbers: (header, field, format); empty where a record has no such field
+    ("step samples/s", "step_samples_per_s", "{:.0f}"),
+    ("step ms (median)", "step_ms_median", "{:.1f}"),
+    ("batch samples/s", "batch_samples_per_s", "{:.0f}"),
+    ("floor fraction", "floor_fraction", "{:.2f}"),
+    ("scaling efficiency", "scaling_efficiency", "{:.2f}"),
+]
+
+
+# ---- how a group's JSON becomes rows -------------------------------------------------------------------------
+
+def percent(x, rel=None):
+    """A fraction as a percentage; with rel, a Num of that file."""
+    return f"{100 * x:.2f}" if rel is None else Num(percent(x), rel, x)
+
+
+def seed_values(results, group, key_field):
+    """(key, seed, step, Num) of each run: one evaluation JSON each, or the named runs of a by-step JSON."""
+    if not group.runs:
+        for rel in group.files_in(results):
+            key = str(results.get(rel, key_field, number=False))
+            yield key, results.get(rel, "run.seed"), results.step(rel), percent(results.get(rel, "test_error"), rel)
+        return
+    (rel,) = group.files_in(results)
+    by_step = [results.get(rel, f"runs.{run}.test_error_by_step", number=False) for run in group.runs]
+    common = all(isinstance(errors, dict) for errors in by_step) and set.intersection(
+        *({step for step in errors if step.isdigit()} for errors in by_step))
+    if not common:
+        raise ReportError(f"{results.folder / rel}: unknown JSON, no step that all of {list(group.runs)} logged")
+    step = max(common, key=int)
+    for run, (key, seed) in group.runs.items():
+        yield key, seed, int(step), percent(results.get(rel, f"runs.{run}.test_error_by_step.{step}"), rel)
+
+
+def mean_sd(nums, spell_out=False):
+    """Mean and sd (n-1) of Nums, linked to their file where they share one; spell_out: the values beside it."""
+    values = [100 * n.value for n in nums]
+    source = nums[0].source if len({n.source for n in nums}) == 1 else None
+    mean, sd = Num(f"{statistics.mean(values):.2f}", source), Num(f"{statistics.stdev(values):.2f}", source)
+    if spell_out:
+        return [mean, " (mean of "] + joined([[n] for n in nums]) + [")"], sd
+    return mean, sd
+
+
+def per_seed(results, groups, key_field, what, paper, title):
+    """Tables 2 and 3: a row per group and key (labels, clusters), each seed's error, mean and sd, the paper's."""
+    runs = [(g, *value) for g in groups for value in seed_values(results, g, key_field)]
+    seeds = sorted({seed for _, _, seed, _, _ in runs})
+    rows, headlines = [], []
+    for group in groups:
+        keys = {k for g, k, *_ in runs if g is group}
+        for key in [k for k in paper if k in keys] + sorted(keys - set(paper)):
+            mine = [(seed, step, num) for g, k, seed, step, num in runs if g is group and k == key]
+            by_seed, steps = {seed: num for seed, _, num in mine}, [step for _, step, _ in mine]
+            mean, sd = mean_sd(list(by_seed.values())) if len(mine) > 1 else ("", "")
+            rows.append([group.name, key, f"{min(steps):,}" + (f"-{max(steps):,}" if max(steps) > min(steps) else "")]
+                        + [by_seed.get(seed, "") for seed in seeds] + [mean, sd, paper.get(key, "")])
+            if key in group.headline:
+                ours = mean_sd(list(by_seed.values()), spell_out=True)[0] if len(mine) > 1 else mine[0][2]
+                headlines.append((f"{title}, {key} {what}{group.headline[key]}", ours, paper[key]))
+    return Table(["runs", what, "step"] + [f"seed {s}" for s in seeds] + ["mean", "sd", "the paper"], rows), headlines
+
+
+def per_file(results, groups, columns):
+    """A row per evaluation JSON of each group, by step: the group, the step, each column's formatted fields."""
+    rows = []
+    for group in groups:
+        for rel in sorted(group.files_in(results), key=lambda rel: results.step(rel) or float("inf")):
+            step = results.step(rel)
+            rows.append([group.name, f"{step:,}" if step else "end of run"]
+                        + [Num(fmt(*(results.get(rel, k) for k in keys)), rel) for _, keys, fmt in columns])
+    return Table(["run", "step"] + [header for header, _, _ in columns], rows)
+
+
+def seed_ratio(results, rel, record):
+    """A record's step samples/s against the seed loop's at the same batch size in the same file."""
+    seeds = [r for r in results.records(rel)
+             if r.get("impl") == "seed" and r.get("batch_size") == record.get("batch_size")]
+    if record.get("impl") == "seed" or not seeds:
+        return ""
+    ours, seed = (results.get(rel, "step_samples_per_s", obj=r) for r in (record, seeds[0]))
+    if seed <= 0:
+        raise ReportError(f"{results.folder / rel}: unknown JSON, the seed loop's step_samples_per_s is {seed}")
+    return Num(f"{ours / seed:.2f}x", rel)
+
+
+def per_record(results, groups):
+    """A subsection per group (the machine its records name, the command, a row per record), and the ratios to
+    the seed loop of the records its headline names, by group."""
+    blocks, headlines = [], {}
+    for group in groups:
+        rows, machines, ratios = [], set(), []
+        for rel in group.files_in(results):
+            for r in results.records(rel):
+                machines.add(f"{r.get('device_name')} ({r.get('device')}), torch {r.get('torch_version')}")
+                rows.append([text(r) for _, text in RECORD_COLUMNS] + [seed_ratio(results, rel, r)]
+                            + [Num(fmt.format(results.get(rel, key, obj=r)), rel) if key in r else ""
+                               for _, key, fmt in MEASURED])
+                for flags, match in group.headline.items():
+                    wanted = {"impl": "aae_dist", "batch_size": 100, "compile": False, "cuda_graph": False, **match}
+                    if all(r.get(k, False) == v for k, v in wanted.items()):
+                        ratios.append([seed_ratio(results, rel, r), f" ({flags})"])
+        if len(ratios) != len(group.headline):
+            raise ReportError(f"{results.folder / group.files[0]}: unknown JSON, no record for {list(group.headline)}")
+        headlines[group.name] = ratios
+        header = [h for h, _ in RECORD_COLUMNS] + ["step vs the seed loop"] + [h for h, _, _ in MEASURED]
+        shown = [i for i in range(len(header)) if any(row[i] for row in rows)]  # columns that say something
+        blocks += [f"### {group.name}", f"{'; '.join(sorted(machines))}; {group.where(results)}",
+                   Table([header[i] for i in shown], [[row[i] for i in shown] for row in rows])]
+    return blocks, headlines
+
+
+def joined(cells, separator=", "):
+    """Cells (lists of parts) as one cell, separator between them."""
+    return [part for cell in cells for part in [separator] + cell][1:]
+
+
+# ---- the page and the README block ---------------------------------------------------------------------------
+
+@dataclass
+class Section:
+    title: str
+    intro: str
+    blocks: list
+    headlines: list  # the README rows: (what, ours, the paper)
+
+    def anchor(self):
+        """GitHub's anchor of the section's heading."""
+        return re.sub(r"[^\w\- ]", "", self.title.lower()).replace(" ", "-")
+
+
+def build(results):
+    t1 = per_file(results, TABLE1, [("Parzen LL (nats) ± se", ("parzen_ll", "parzen_ll_stderr"),
+                                     "{:.1f} ± {:.1f}".format)])
+    best = max((row for row in t1.rows if row[0] == TABLE1[0].name), key=lambda row: float(row[2].text.split()[0]))
+    t2, t2_headlines = per_seed(results, TABLE2, "run.num_labels", "labels", PAPER_T2,
+                                "Table 2: semi-supervised error (%)")
+    t3, t3_headlines = per_seed(results, TABLE3, "run.clusters", "clusters", PAPER_T3, "Table 3: clustering error (%)")
+    sup = per_file(results, SUPERVISED, [("label consistency (%)", ("label_consistency",), percent),
+                                         ("TSTR accuracy (%)", ("tstr_accuracy",), percent),
+                                         ("the classifier trained on real data (%)", ("trtr_accuracy",), percent),
+                                         ("Parzen LL (nats)", ("parzen_ll",), "{:.1f}".format)])
+    final = [row for row in sup.rows if row[0] == SUPERVISED[0].name][-1]
+    throughput, ratios = per_record(results, THROUGHPUT)
+    scaling, _ = per_record(results, SCALING)
+    cpu, gpu = ratios[THROUGHPUT[0].name], ratios[THROUGHPUT[1].name] + ratios[THROUGHPUT[2].name]
+    return [
+        Section("Table 1: Parzen log-likelihood", "Every checkpoint of the headline runs through `launch/evaluate.py` "
+                "(10,000 samples, the MNIST test set; `python benchmarks/parzen_table.py FOLDER` prints the same by "
+                "run and step). The other recipes tried: the other `table1_*` folders and `paper_preset/`.",
+                [t1] + where(results, TABLE1),
+                [(f"Table 1: Parzen log-likelihood (nats), `--preset paper`, best checkpoint ({best[1]} steps)",
+                  best[2], PAPER_T1)]),
+        Section("Table 2: semi-supervised classification", "Test error (%) on the 10,000 MNIST test images "
+                "(`test_error`), by seed; mean and sd (n-1) where several seeds ran.",
+                [t2] + where(results, TABLE2), t2_headlines),
+        Section("Table 3: unsupervised clustering", "Test error (%) on the 10,000 MNIST test images, each cluster "
+                "named by the paper's rule (`test_error`), by seed; mean and sd (n-1) where several seeds ran.",
+                [t3] + where(results, TABLE3), t3_headlines),
+        Section("The supervised AAE", "`launch/evaluate.py` on the class-conditional model (TSTR: 60,000 balanced "
+                "samples train the evaluation classifier for 2 epochs, tested on the 10,000 real test images). Its "
+                "Parzen numbers are of class-conditional samples: not comparable with Table 1.",
+                [sup] + where(results, SUPERVISED),
+                [(f"the supervised AAE: TSTR accuracy (%), {final[1]} steps", final[3], NOT_IN_PAPER),
+                 ("the supervised AAE: label consistency (%)", final[2], NOT_IN_PAPER)]),
+        Section("Throughput", "`benchmarks/throughput.py`: the training step's samples/s, its ratio to the "
+                "lecture's loop timed in the same run (`--seed-baseline`), and the fraction of the machine's floor "
+                "where it was measured.", throughput,
+                [("throughput, step vs the seed loop, CPU, batch 100", joined(cpu), NOT_IN_PAPER),
+                 ("throughput, step vs the seed loop, H200, batch 100", joined(gpu), NOT_IN_PAPER)]),
+        Section("DDP scaling", "`benchmarks/throughput.py` under `accelerate launch`: samples/s summed over the "
+                "processes; scaling efficiency: aggregate / (N x one process).", scaling, []),
+    ]
+
+
+def docs_page(sections, prefix):
+    blocks = ["# Results", "Generated by `python benchmarks/report.py` from the JSON under `benchmarks/results/`; "
+              "do not edit by hand (`python benchmarks/report.py --check` fails when this page is stale). Every "
+              "number links to the JSON file it comes from; a mean over several files stands unlinked beside "
+              "them."]
+    for s in sections:
+        blocks += [f"## {s.title}", s.intro]
+        blocks += [Table(["result", "ours", "the paper"], [list(h) for h in s.headlines])] if s.headlines else []
+        blocks += s.blocks
+    return "\n".join(markdown(blocks, prefix)).rstrip() + "\n"
+
+
+def readme_block(sections, prefix, docs_link):
+    rows = [[what, ours, paper, f"[{s.title.split(':')[0]}]({docs_link}#{s.anchor()})"]
+            for s in sections for what, ours, paper in s.headlines]
+    return "\n".join(markdown([Table(["result", "ours", "the paper", "details"], rows)], prefix)).rstrip() + "\n"
+
+
+def replace_block(text, block, readme):
+    """text with the lines between BEGIN and END replaced by block."""
+    lines = text.splitlines(keepends=True)
+    marks = [i for i, line in enumerate(lines) if line.strip() in (BEGIN, END)]
+    if len(marks) != 2 or lines[marks[0]].strip() != BEGIN:
+        raise ReportError(f"{readme} has no {BEGIN} ... {END} lines to put the results table between")
+    return "".join(lines[:marks[0] + 1]) + block + "".join(lines[marks[1]:])
+
+
+def relative(target, start):
+    """The link from a file in folder start to target."""
+    return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 when the page or the README block is stale")
+    parser.add_argument("--results", default=ROOT / "benchmarks" / "results", type=Path, help="the JSON's folder")
+    parser.add_argument("--docs", default=ROOT / "docs" / "results.md", type=Path, help="the page to write")
+    parser.add_argument("--readme", default=ROOT / "README.md", type=Path, help="the README with the block")
+    args = parser.parse_args(argv)
+    try:
+        sections = build(Results(args.results))
+        page = docs_page(sections, relative(args.results, args.docs.parent) + "/")
+        block = readme_block(sections, relative(args.results, args.readme.parent) + "/",
+                             relative(args.docs, args.readme.parent))
+        old_page = args.docs.read_text() if args.docs.exists() else None
+        if not args.check and old_page != page:  # the page first: it does not need the README's markers
+            args.docs.parent.mkdir(parents=True, exist_ok=True)
+            args.docs.write_text(page)
+        old_readme = args.readme.read_text()
+        readme = replace_block(old_readme, block, args.readme)
+        if args.check:
+            for path, stale in [(args.docs, old_page != page), (args.readme, readme != old_readme)]:
+                if stale:
+                    raise ReportError(f"{path} is stale (differs from the JSON): run python benchmarks/report.py")
+        elif readme != old_readme:
+            args.readme.write_text(readme)
+    except (ReportError, OSError) as e:
+        print(f"report.py: {e}", file=sys.stderr)
+        return 1
+    except (KeyError, TypeError, ValueError) as e:  # JSON of a shape the checks above did not foresee
+        print(f"report.py: unknown JSON under {args.results}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

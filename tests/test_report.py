@@ -1,0 +1,136 @@
+"""benchmarks/report.py: docs/results.md and the README's results table come from benchmarks/results/*.json."""
+
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+RESULTS = REPO / "benchmarks" / "results"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def report(*args):
+    """Run benchmarks/report.py; return (exit status, stderr)."""
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / "report.py"), *map(str, args)], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    return result.returncode, result.stderr
+
+
+@pytest.fixture
+def copy(tmp_path):
+    """A copy of the results' JSON, a README with the markers and text around them, and where the page goes."""
+    for path in RESULTS.rglob("*.json"):
+        target = tmp_path / "results" / path.relative_to(RESULTS)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nText before.\n\n{BEGIN}\nan old table\n{END}\n\nText after.\n")
+    paths = {"results": tmp_path / "results", "docs": tmp_path / "docs" / "results.md", "readme": readme}
+    paths["args"] = [f"--{name}={paths[name]}" for name in ("results", "docs", "readme")]
+    return paths
+
+
+def block(readme):
+    text = Path(readme).read_text()
+    return text[text.index(BEGIN) + len(BEGIN):text.index(END)]
+
+
+def test_the_committed_page_and_readme_block_are_up_to_date():
+    if BEGIN not in (REPO / "README.md").read_text():
+        pytest.skip(f"README.md has no {BEGIN} line yet: its block cannot be checked")
+    status, err = report("--check")
+    assert status == 0, err
+
+
+def test_a_changed_number_makes_check_fail_and_a_rewrite_makes_it_pass(copy):
+    assert report(*copy["args"]) == (0, "")
+    assert report("--check", *copy["args"]) == (0, "")
+    final = copy["results"] / "supervised" / "eval_final.json"
+    evaluation = json.loads(final.read_text())
+    assert f"[{100 * evaluation['tstr_accuracy']:.2f}](" in block(copy["readme"])
+    evaluation["tstr_accuracy"] = 0.9123
+    final.write_text(json.dumps(evaluation))
+    status, err = report("--check", *copy["args"])
+    assert status == 1 and err.count("\n") == 1 and f"{copy['docs']} is stale" in err
+    assert report(*copy["args"]) == (0, "")
+    assert report("--check", *copy["args"]) == (0, "")
+    link = "[91.23](../results/supervised/eval_final.json)"
+    assert link in copy["docs"].read_text() and link.replace("../", "") in block(copy["readme"])
+    copy["readme"].write_text(copy["readme"].read_text().replace("91.23", "91.24"))  # a hand edit of the block
+    status, err = report("--check", *copy["args"])
+    assert status == 1 and err.count("\n") == 1 and f"{copy['readme']} is stale" in err
+
+
+def test_the_readme_block_is_replaced_between_the_markers_and_the_text_around_kept(copy):
+    assert report(*copy["args"]) == (0, "")
+    text = copy["readme"].read_text()
+    assert text.startswith(f"# Title\n\nText before.\n\n{BEGIN}\n| result | ours | the paper | details |\n")
+    assert text.endswith(f"|\n{END}\n\nText after.\n") and "an old table" not in text
+    rows = [line for line in block(copy["readme"]).splitlines() if line.startswith("| ") and "---" not in line]
+    wanted = ["Table 1", "Table 2", "100 labels", "1000 labels", "all labels", "Table 3", "16 clusters",
+              "30 clusters", "TSTR", "CPU, batch 100", "H200, batch 100"]
+    assert all(any(w in row for row in rows[1:]) for w in wanted)
+    # every link of the block and of the page leads to a file (and the block's sections to headings of the page)
+    page = copy["docs"].read_text()
+    for source, text in [(copy["readme"], block(copy["readme"])), (copy["docs"], page)]:
+        for target in re.findall(r"\]\(([^)]+)\)", text):
+            path, _, anchor = target.partition("#")
+            assert (source.parent / path).is_file(), target
+            if anchor:
+                assert any(re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") == anchor
+                           for h in re.findall(r"^## (.+)$", page, re.M)), target
+
+
+def test_the_headline_numbers_are_those_of_the_json(copy):
+    """The README's figures recomputed here from the JSON: best checkpoint, means over seeds, ratios."""
+    assert report(*copy["args"]) == (0, "")
+    text = block(copy["readme"])
+
+    def load(rel):
+        return json.loads((RESULTS / rel).read_text())
+
+    best = max((load(p.relative_to(RESULTS)) for p in RESULTS.glob("table1_cpu_long/constant_ema_step_*.json")),
+               key=lambda e: e["parzen_ll"])
+    by_step = {run: errors["test_error_by_step"]["25000"] for run, errors in
+               load("semi_supervised/h200/recipe_b400_marginal_test_error_by_step.json")["runs"].items()}
+    clusters = [load(f"clustering_cpu/clu16_recipe_seed{s}_eval.json")["test_error"] for s in range(3)]
+    cpu = {(r["impl"], r["precision"], r["compile"]): r["step_samples_per_s"] for r in load("throughput_cpu.json")
+           if r["batch_size"] == 100}
+    for figure in [f"{best['parzen_ll']:.1f} ± {best['parzen_ll_stderr']:.1f}",
+                   f"{100 * statistics.mean(by_step[seed] for seed in ('s0', 's1', 's2')):.2f}",
+                   f"{100 * by_step['l1000']:.2f}",
+                   f"{100 * load('semi_supervised/cpu_semiall_ema_eval_16k.json')['test_error']:.2f}",
+                   f"{100 * statistics.mean(clusters):.2f} (mean of",
+                   f"{100 * load('clustering_cpu/clu30_recipe_seed0_eval.json')['test_error']:.2f}",
+                   f"{100 * load('supervised/eval_final.json')['tstr_accuracy']:.2f}",
+                   f"{cpu['aae_dist', 'no', False] / cpu['seed', 'no', False]:.2f}x"]:
+        assert f"[{figure}" in text or f"| {figure}" in text, figure
+
+
+def test_a_readme_without_markers_is_one_line_of_error(copy):
+    copy["readme"].write_text("# Title\n\nNo markers here.\n")
+    for args in [copy["args"], ["--check", *copy["args"]]]:
+        status, err = report(*args)
+        assert status == 1 and err.count("\n") == 1 and f"{copy['readme']} has no {BEGIN}" in err
+    assert copy["readme"].read_text() == "# Title\n\nNo markers here.\n"
+    assert copy["docs"].is_file()  # the page does not need the README
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda path: path.write_text('{"tstr_accuracy": 0.95,'), "broken JSON"),
+    (lambda path: path.write_text('{"tstr_accuracy": "95%"}'), "unknown JSON"),
+    (lambda path: path.write_text('[1, 2]'), "unknown JSON"),
+])
+def test_broken_or_unknown_json_is_one_line_of_error(copy, damage, named):
+    final = copy["results"] / "supervised" / "eval_final.json"
+    damage(final)
+    status, err = report(*copy["args"])
+    assert status == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("report.py: ") and str(final) in err and named in err
