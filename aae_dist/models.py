@@ -17,6 +17,7 @@ from torch import nn
 
 from .errors import AAEError, one_line
 from .files import atomic_path, write_json
+from .hub import resolve
 from .networks import Dropout
 from .priors import build_prior
 
@@ -106,6 +107,7 @@ class AAE(nn.Module):
     """Base of every variant: its networks are submodules (state_dict keys "encoder.0.weight", ...).
 
     >>> aae = AAE.from_pretrained("runs/a")        # any variant, from a run directory written by the trainer
+    >>> aae = AAE.from_pretrained("org/name")      # or from the Hub (a repo written by aae-push)
     >>> images, z = aae.sample(64)                  # (64, 1, 28, 28) in [0, 1], and the prior samples
     """
 
@@ -257,10 +259,12 @@ class AAE(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory, device="cpu"):
-        """Load a run directory's weights (safetensors: no code is ever unpickled) in eval mode, as the variant
-        it was trained as."""
-        weights = os.path.join(directory, WEIGHTS_NAME)
-        config_path = os.path.join(directory, MODEL_CONFIG_NAME)
+        """Load a run directory's weights, or those of a Hub model repo (directory "org/name", written by aae-push;
+        downloaded into the Hub cache, or read from it offline), as the variant it was trained as, in eval mode
+        (safetensors: no code is ever unpickled)."""
+        folder = resolve(directory)
+        weights = os.path.join(folder, WEIGHTS_NAME)
+        config_path = os.path.join(folder, MODEL_CONFIG_NAME)
         if not (os.path.isfile(weights) and os.path.isfile(config_path)):
             raise AAEError(f"{directory} has no {WEIGHTS_NAME} and {MODEL_CONFIG_NAME}; "
                            "point to a run directory whose training finished")

@@ -42,7 +42,7 @@ def test_the_wheel_holds_the_package_its_commands_and_the_classifier_weights(ins
             "aae_dist/weights/classifier_mnist.safetensors"} <= set(names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     scripts = zipfile.ZipFile(wheel).read(entry_points).decode()
-    for command in ("aae-train", "aae-generate", "aae-evaluate", "aae-plot"):
+    for command in ("aae-train", "aae-generate", "aae-evaluate", "aae-plot", "aae-push"):
         assert f"{command} = aae_dist.cli." in scripts
 
 
@@ -62,3 +62,14 @@ def test_a_short_aae_train_run_from_the_wheel(installed):
     assert (root / "run" / "model.safetensors").is_file() and (root / "run" / "config.json").is_file()
     run(["aae-generate", "--checkpoint", "run", "--num-samples", "4", "--out", "s.npz"], env, root)
     assert (root / "s.npz").is_file()
+
+
+@needs_mnist
+def test_accelerate_launch_of_the_module_runs_ddp_outside_the_checkout(installed):
+    env, root, _ = installed
+    from conftest import DDP_CPU
+
+    out = run([*DDP_CPU, "-m", "aae_dist.train", "--steps", "4", "--hidden", "64", "--disc-hidden", "32",
+               "--log-every", "2", "--data-root", DATA_ROOT, "--no-download", "--output-dir", "ddp"],
+              {**env, "ACCELERATE_USE_CPU": "1"}, root)
+    assert "2 process(es)" in out and (root / "ddp" / "model.safetensors").is_file()

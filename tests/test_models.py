@@ -112,3 +112,29 @@ def test_init_std_draws_every_weight_from_that_normal():
     assert len(linears) == 9 and all(m.bias.abs().max() == 0 for m in linears)
     assert all(m.weight.std().item() == pytest.approx(0.01, rel=0.1) for m in linears if m.weight.numel() > 1000)
     assert AAE(ModelConfig()).encoder[0].weight.std().item() == pytest.approx(1 / math.sqrt(3 * 784), rel=0.05)
+
+
+def test_the_package_has_no_import_cycle():
+    """No module of aae_dist imports one that imports it back, at the top or inside a function (the variants
+    register themselves in models.OBJECTIVES; models.py never imports them)."""
+    import ast
+
+    from conftest import REPO
+
+    root = REPO / "aae_dist"
+    graph = {}
+    for path in root.rglob("*.py"):
+        parts = list(path.relative_to(REPO).with_suffix("").parts)
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        graph[name] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = ".".join(package[:len(package) - node.level + 1] + ([node.module] if node.module else []))
+                graph[name] |= {base} if node.module else {f"{base}.{alias.name}" for alias in node.names}
+
+    def reaches(start, goal, seen):
+        return any(d == goal or (d not in seen and not seen.add(d) and reaches(d, goal, seen))
+                   for d in graph.get(start, ()) if d in graph)
+
+    assert [name for name in graph if reaches(name, name, set())] == []

@@ -34,6 +34,7 @@ def commands():
 
 def help_text(name, module):
     os.environ["COLUMNS"] = COLUMNS
+    os.environ.pop("AAE_DATA_ROOT", None)  # it sets a default that --help shows: the page states the built-in one
     return importlib.import_module(module).build_parser(prog=name).format_help()
 
 

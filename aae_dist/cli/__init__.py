@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from .. import checkpoints
+from .. import checkpoints, hub
 from ..data import FILE_DATASETS
 from ..errors import AAEError, TrainingStopped
 from ..models import AAE
@@ -44,8 +44,11 @@ def run(command, argv=None):
 
 def add_run_arguments(parser, data_root=False):
     """The flags the scripts after training share: the run directory, the seed, the device (and the data)."""
-    parser.add_argument("--checkpoint", required=True, help="run directory written by aae-train (its final "
-                        "weights), or one of its checkpoints/step_N directories")
+    # A Hub repo id becomes its local folder here, as it is parsed: the program after it only sees directories.
+    parser.add_argument("--checkpoint", required=True, type=hub.resolve, help="run directory written by aae-train "
+                        "(its final weights), one of its checkpoints/step_N directories, or a Hugging Face Hub "
+                        "model repo id (org/name, written by aae-push; downloaded into the Hub cache, read from "
+                        "it with HF_HUB_OFFLINE=1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default: 0)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if any, else cpu)")
     if data_root:
