@@ -31,4 +31,14 @@ def make_accelerator(config):
     if accelerator.mixed_precision == "fp16" and accelerator.device.type == "cpu":
         raise ConfigError("fp16 needs a GPU (on the CPU Accelerate would silently train in fp32); "
                           "use --mixed-precision bf16 or no")
+    share_cpu_cores(accelerator)
     return accelerator
+
+
+def share_cpu_cores(accelerator):
+    """On the CPU, the threads of each of a machine's processes: OMP_NUM_THREADS where it is set (by the user, or by
+    accelerate launch and torchrun), else the cores this process may run on shared among the machine's processes,
+    so that a launcher that sets nothing (srun, mpirun, a script) never runs N processes x all cores threads."""
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", accelerator.num_processes))
+    if accelerator.device.type == "cpu" and processes > 1 and not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // processes))

@@ -284,7 +284,9 @@ class Trainer:
         accelerator.print(
             f"aae_dist: {config.model} AAE on {config.dataset}, {config.steps} steps, batch {config.batch_size} per "
             f"process x {accelerator.num_processes} process(es) = global batch {self.batches.global_batch_size}, "
-            f"device {accelerator.device}, mixed precision {accelerator.mixed_precision}"
+            f"device {accelerator.device}"
+            f"{f' ({torch.get_num_threads()} threads per process)' if accelerator.device.type == 'cpu' else ''}, "
+            f"mixed precision {accelerator.mixed_precision}"
             f"{', CUDA graph' if self.cuda_graph else ''}, output {self.output_dir}"
             + (f", resumed at step {self.step}" if self.step else ""))
         progress = tqdm(total=config.steps, initial=self.step, desc="train", unit="step",
