@@ -45,8 +45,10 @@ def _default_data_root():
 class TrainConfig:
     model: str = field(default="vanilla", metadata=dict(
         help="AAE variant: vanilla (the lecture's), supervised (class-conditional: the decoder reads the label), "
-             "semi-supervised (a class head trained on --num-labels labels) or clustering (--clusters); each but "
-             "vanilla has its own recipe of defaults (docs/recipes.md)", choices=OBJECTIVES.keys()))  # a live view
+             "semi-supervised (a class head trained on --num-labels labels), clustering (--clusters) or "
+             "dim-reduction (the semi-supervised AAE whose decoder reads one --z-dim representation W y + z, W the "
+             "classes' learned cluster heads); each but vanilla has its own recipe of defaults (docs/recipes.md)",
+        choices=OBJECTIVES.keys()))  # a live view
     preset: str = field(default="seed", metadata=dict(
         help="recipe whose values replace the defaults (flags given still win): seed = the lecture's, paper = the "
              "AAE paper's likelihood model as keil555/AAE_paddle trains it (z 8, 2 x 1200, dropout 0.2, prior std 5, "
@@ -112,6 +114,10 @@ class TrainConfig:
     affine_std: float = field(default=0.1, metadata=dict(
         help="--affine-consistency: std of the random affine matrix's entries around the identity, in the image's "
              "coordinates of [-1, 1] (0.1: about 6 degrees, a tenth of the size, 1.4 pixels of shift on 28 x 28)"))
+    head_distance: float = field(default=3.0, metadata=dict(
+        help="dim-reduction: eta, the distance below which two cluster heads are pushed apart (a reconstruction-"
+             "phase cost, the sum over pairs of max(0, eta - their distance)); with --prior-std it sets how far "
+             "apart the classes lie in the representation"))
     input_noise: float = field(default=0.0, metadata=dict(
         help="std of Gaussian noise added to the encoder's input in training"))
     input_dropout: float = field(default=0.0, metadata=dict(
@@ -210,7 +216,8 @@ class TrainConfig:
         milestones = parse_milestones(self.lr_milestones)  # one line if they are not positive integers
         if self.lr_schedule == "step" and not milestones:
             raise ConfigError("--lr-schedule step needs --lr-milestones, e.g. --lr-milestones 30000,60000")
-        for name in ("lr_recon", "lr_reg", "lr_cls", "prior_std", "lr_gamma", "vat_eps", "affine_std"):
+        for name in ("lr_recon", "lr_reg", "lr_cls", "prior_std", "lr_gamma", "vat_eps", "affine_std",
+                     "head_distance"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
         for name in ("dropout", "disc_dropout", "input_dropout", "ema_decay"):
@@ -247,7 +254,7 @@ class TrainConfig:
                            input_noise=self.input_noise, clusters=self.clusters, encoder=self.encoder,
                            marginal_entropy=self.marginal_entropy, input_dropout=self.input_dropout,
                            vat=self.vat, vat_eps=self.vat_eps, affine_consistency=self.affine_consistency,
-                           affine_std=self.affine_std,
+                           affine_std=self.affine_std, head_distance=self.head_distance,
                            init_std=self.init_std,
                            discriminator_steps=self.discriminator_steps,
                            prior=self.prior_config())
@@ -287,8 +294,9 @@ class OneLineParser(argparse.ArgumentParser):
 def train_parser(prog=None):
     """The command line of aae-train; `prog` (default: the name it was started by) heads its usage."""
     parser = OneLineParser(prog=prog, description="Train an Adversarial Autoencoder (Makhzani et al. 2015: "
-                           "--model vanilla, supervised, semi-supervised or clustering) with Accelerate: "
-                           "`aae-train [flags]`, or on several GPUs `accelerate launch -m aae_dist.train [flags]`.",
+                           "--model vanilla, supervised, semi-supervised, clustering or dim-reduction) with "
+                           "Accelerate: `aae-train [flags]`, or on several GPUs `accelerate launch -m aae_dist.train "
+                           "[flags]`.",
                            argument_default=argparse.SUPPRESS)
     for f in dataclasses.fields(TrainConfig):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default

@@ -1,6 +1,6 @@
 """The pictures of a run: loss curves, the encoded test set against the prior, the manifold sweep (2-D codes) or
-the style grid (class-conditional models), the test images by class or cluster (models with a class head), and
-the codes of the labelled subset (semi-supervised)."""
+the style grid (class-conditional models), the test images by class or cluster (models with a class head), the
+codes of the labelled subset (semi-supervised) and the representation W y + z (dim-reduction)."""
 
 import json
 import os
@@ -43,9 +43,9 @@ def plot_losses(run_dir, path):
     plt.close(fig)
 
 
-def plot_latent_scatter(codes, labels, prior_samples, path, split="test"):
+def plot_latent_scatter(codes, labels, prior_samples, path, split="test", title=None, axis="z", marks=None):
     """Codes of real images coloured by class (where there are labels), over prior samples in grey (first two
-    latent dimensions)."""
+    latent dimensions); `marks`, points (k, 2) drawn as black crosses (the cluster heads of dim-reduction)."""
     fig, ax = plt.subplots(figsize=(7, 7))
     size = 2 if len(codes) > 1000 else 12  # a labelled subset of 100 stays visible
     ax.scatter(*prior_samples[:, :2].T, s=size, c="lightgrey", label="prior samples")
@@ -56,10 +56,32 @@ def plot_latent_scatter(codes, labels, prior_samples, path, split="test"):
         points = ax.scatter(*codes[:, :2].T, s=size, c=labels, cmap="tab10" if classes <= 10 else "tab20",
                             vmin=-0.5, vmax=classes - 0.5)
         fig.colorbar(points, ax=ax, ticks=range(classes), label="class")
-    ax.set(title=f"encoded {split} set q(z) against the prior p(z)", xlabel="z[0]", ylabel="z[1]", aspect="equal")
+    if marks is not None:
+        ax.scatter(*marks[:, :2].T, s=30, c="black", marker="x", label="cluster heads")
+    ax.set(title=title or f"encoded {split} set q(z) against the prior p(z)", xlabel=f"{axis}[0]",
+           ylabel=f"{axis}[1]", aspect="equal")
     ax.legend(loc="upper right", markerscale=4)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+@torch.no_grad()
+def plot_representation(aae, images, labels, prior_samples, path, split="test"):
+    """The dimensionality-reduction AAE's figure (the AAE paper's figure 11): the representations W q(y|x) + z of
+    `images` coloured by class, over those the decoder reads for prior draws (W y + z, y one-hot and balanced) in
+    grey, and the cluster heads; an n-D representation (n > 2) on its first two principal components (of the
+    images' representations)."""
+    codes = torch.cat([aae.representation(to_model_input(x).to(aae.device)).float().cpu()
+                       for x in images.split(1000)])
+    heads = aae.cluster_heads.weight.detach().T.float().cpu()
+    drawn = aae.decoder_input(prior_samples.to(aae.device), aae.labels_for(len(prior_samples))).float().cpu()
+    axis, title = "r", f"the 2-D representation W y + z of the {split} set"
+    if codes.shape[1] > 2:
+        mean = codes.mean(0)
+        components = torch.linalg.svd(codes - mean, full_matrices=False).Vh[:2].T
+        codes, heads, drawn = [(points - mean) @ components for points in (codes, heads, drawn)]
+        axis, title = "pc", f"{split} set: the {aae.config.z_dim}-D W y + z, principal components"
+    plot_latent_scatter(codes, labels, drawn, path, split, title=title, axis=axis, marks=heads)
 
 
 def save_cluster_grid(aae, images, path, columns=10):
@@ -75,8 +97,8 @@ def save_cluster_grid(aae, images, path, columns=10):
 @torch.no_grad()
 def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, seed=0, image_size=None):
     """Write losses.png, latent_scatter.png, style_grid.png (class-conditional models) or manifold.png (2-D
-    latents), clusters.png (models with a class head) and labelled_codes.png (runs with a labelled subset) into
-    run_dir; returns their paths."""
+    latents), clusters.png (models with a class head), labelled_codes.png (runs with a labelled subset) and
+    representation.png (dim-reduction) into run_dir; returns their paths."""
     aae = AAE.from_pretrained(run_dir, device=device)
     generator = torch.Generator(device).manual_seed(seed)
     paths = {"losses": os.path.join(run_dir, "losses.png")}
@@ -98,6 +120,10 @@ def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, s
         plot_latent_scatter(subset_codes, train.labels[indices], aae.prior.sample(len(indices), generator).cpu(),
                             paths["labelled_codes"], "labelled")
 
+    if hasattr(aae, "representation"):  # the AAE paper's figure 11: dim-reduction's W q(y|x) + z, by class
+        paths["representation"] = os.path.join(run_dir, "representation.png")
+        plot_representation(aae, images, labels, aae.prior.sample(len(images), generator), paths["representation"],
+                            split)
     if aae.categorical:  # the AAE paper's figure 9: each row the test images the encoder puts in one class/cluster
         paths["clusters"] = os.path.join(run_dir, "clusters.png")
         save_cluster_grid(aae, images, paths["clusters"])

@@ -16,6 +16,8 @@ MODELS = {"vanilla": ["--model", "vanilla"],
           "supervised": ["--model", "supervised", "--label-to-discriminator"],
           "conv": ["--arch", "conv", "--conv-width", "4"],
           "semi-supervised": ["--model", "semi-supervised", "--num-labels", "30", "--input-noise", "0"],
+          # the cluster heads: a network trained in the reconstruction phase, with a cost of their own
+          "dim-reduction": ["--model", "dim-reduction", "--num-labels", "30", "--input-noise", "0"],
           # each clustering case isolates one term (the recipe turns on --marginal-entropy and --affine-consistency)
           "clustering-marginal-entropy": ["--model", "clustering", "--clusters", "8", "--input-noise", "0",
                                           "--marginal-entropy", "5", "--affine-consistency", "0"],

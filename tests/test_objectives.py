@@ -173,11 +173,11 @@ def test_evaluate_reports_label_consistency_and_tstr(tmp_path, script):
 
 @pytest.mark.parametrize("script, flags, message", [
     ("train", ["--label-to-discriminator"],
-     "--label-to-discriminator applies to --model supervised, semi-supervised, clustering only"),
+     "--label-to-discriminator applies to --model supervised, semi-supervised, clustering, dim-reduction only"),
     ("train", ["--model", "semi"], "invalid choice: 'semi'"),
-    ("train", ["--num-labels", "1000"], "--num-labels applies to --model semi-supervised only"),
+    ("train", ["--num-labels", "1000"], "--num-labels applies to --model semi-supervised, dim-reduction only"),
     ("train", ["--marginal-entropy", "1"],
-     "--marginal-entropy applies to --model semi-supervised, clustering only"),
+     "--marginal-entropy applies to --model semi-supervised, clustering, dim-reduction only"),
     ("train", ["--model", "semi-supervised", "--num-labels", "ten"], "--num-labels must be a positive integer or all"),
     ("train", ["--model", "semi-supervised", "--num-labels", "70000"], "--num-labels 70000 exceeds the 60000 training"),
     ("train", ["--model", "clustering", "--clusters", "1"], "--clusters must be an integer >= 2"),

@@ -55,9 +55,13 @@ def test_seed_recipe_learns_on_real_mnist(tmp_path):
 
 
 @needs_mnist
-@pytest.mark.parametrize("model", ["vanilla", "supervised"])
-def test_resume_computes_what_the_uninterrupted_run_would(tmp_path, model, script):
-    common = [*TINY, "--model", model, "--log-every", "5", "--checkpoint-every", "10", "--sample-every", "20"]
+@pytest.mark.parametrize("model, flags", [("vanilla", []), ("supervised", []),
+                                         # without its recipe's --eval-every (whose record ends the first half)
+                                         # and cosine schedule (whose horizon is --steps)
+                                         ("dim-reduction", ["--eval-every", "0", "--lr-schedule", "constant",
+                                                            "--batch-size", "100"])])
+def test_resume_computes_what_the_uninterrupted_run_would(tmp_path, model, flags, script):
+    common = [*TINY, "--model", model, *flags, "--log-every", "5", "--checkpoint-every", "10", "--sample-every", "20"]
     script("launch/train.py", *common, "--steps", "20", "--output-dir", tmp_path / "whole")
     script("launch/train.py", *common, "--steps", "10", "--output-dir", tmp_path / "split")
     with open(tmp_path / "split" / "metrics.jsonl", "a") as f:

@@ -7,5 +7,6 @@ from .vanilla import VanillaAAE  # in this order: --model's choices are listed a
 from .supervised import SupervisedAAE
 from .semi_supervised import SemiSupervisedAAE
 from .clustering import ClusteringAAE
+from .dim_reduction import DimReductionAAE
 
-__all__ = ["OBJECTIVES", "ClusteringAAE", "SemiSupervisedAAE", "SupervisedAAE", "VanillaAAE"]
+__all__ = ["OBJECTIVES", "ClusteringAAE", "DimReductionAAE", "SemiSupervisedAAE", "SupervisedAAE", "VanillaAAE"]

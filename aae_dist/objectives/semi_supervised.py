@@ -43,7 +43,7 @@ class SemiSupervisedAAE(AAE, name="semi-supervised"):
 
     def build_networks(self):
         c, k = self.config, self.classes
-        return {"encoder": encoder(c, k + self.code_size), "decoder": decoder(c, k + c.z_dim),
+        return {"encoder": encoder(c, k + self.code_size), "decoder": decoder(c, self.decoder_size),
                 "discriminator_y": discriminator(k, c.disc_hidden, c.disc_dropout),
                 "discriminator_z": discriminator(c.z_dim + k * c.label_to_discriminator, c.disc_hidden,
                                                  c.disc_dropout)}
@@ -88,16 +88,27 @@ class SemiSupervisedAAE(AAE, name="semi-supervised"):
         z independent of y (the class cannot hide in z)."""
         return torch.cat([y.to(z.dtype), z], dim=1) if self.config.label_to_discriminator else z
 
-    def decoder_input(self, z, labels):
-        """[y, z]: y one-hot labels (sampling), or q(y|x) itself (training: pass the probabilities as `labels`)."""
-        y = labels if labels.is_floating_point() else F.one_hot(labels, self.classes)
-        return torch.cat([y.to(z.dtype), z], dim=1)
+    @property
+    def decoder_size(self):
+        """The width of what the decoder reads (decoder_input): K + z_dim."""
+        return self.classes + self.config.z_dim
+
+    def class_code(self, labels, dtype):
+        """y as the decoder reads it: one-hot vectors of labels (sampling), or q(y|x) itself (training: pass the
+        probabilities as `labels`)."""
+        return (labels if labels.is_floating_point() else F.one_hot(labels, self.classes)).to(dtype)
+
+    def decoder_input(self, z, labels, nets=None):
+        """[y, z] (class_code). `nets`: the phase's networks in training, where a variant whose decoder input has
+        weights of its own (dim-reduction's cluster heads) calls them (through DDP); otherwise unused."""
+        return torch.cat([self.class_code(labels, z.dtype), z], dim=1)
 
     def reconstruct(self, nets, batch):
         x = batch["x"]
         logits, z = self.heads(nets.encoder, x)
         y = torch.softmax(logits.float(), dim=1)
-        return {"recon_loss": reconstruction_loss(nets.decoder(self.decoder_input(z, y)), x, self.config.recon_loss)}
+        reconstruction = nets.decoder(self.decoder_input(z, y, nets))
+        return {"recon_loss": reconstruction_loss(reconstruction, x, self.config.recon_loss)}
 
     def discriminate(self, nets, batch):
         logits, z = self.heads(nets.encoder, batch["x"])
@@ -187,7 +198,7 @@ class SemiSupervisedAAE(AAE, name="semi-supervised"):
         """D_z's logits for codes z; with label_to_discriminator paired with `labels` (classes; for clustering, or
         without labels, balanced one-hot vectors)."""
         z = z.to(self.device, torch.float32)
-        y = F.one_hot(self.labels_for(len(z), labels if self.decodes_classes else None), self.classes)
+        y = self.class_code(self.labels_for(len(z), labels if self.decodes_classes else None), z.dtype)
         return self.discriminator_z(self.code_pair(y, z))
 
     def preview(self):
