@@ -9,7 +9,7 @@ from .tracking import METRICS_NAME, WANDB_ID_NAME
 
 RUN_FILES = ("checkpoints", "samples", "wandb", METRICS_NAME, WANDB_ID_NAME, "config.json", "model.safetensors",
              "model_config.json", LABELLED_SUBSET_NAME, "losses.png", "latent_scatter.png", "manifold.png",
-             "style_grid.png", "clusters.png", "labelled_codes.png")
+             "style_grid.png", "clusters.png", "labelled_codes.png", "representation.png")
 
 
 def previous_run(path):
