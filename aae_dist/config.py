@@ -68,6 +68,11 @@ class TrainConfig:
              "auto = on the device where it takes at most a quarter of the free GPU memory (always on a CPU)",
         choices=("auto", "yes", "no")))
     workers: int = field(default=2, metadata=dict(help="DataLoader workers per process when the data streams"))
+    validation_images: int = field(default=0, metadata=dict(
+        help="hold out the last N training images as a validation split: never trained on, nor labelled, nor used "
+             "to name clusters; --eval-every and evaluate.py report the model's error on them (val_error, "
+             "validation_error), so that checkpoints and settings are chosen without the test set (MNIST: 5000 or "
+             "10000); 0: train on every image"))
     # schedule
     steps: int = field(default=5000, metadata=dict(help="training steps (each runs every phase of the model once)"))
     batch_size: int = field(default=100, metadata=dict(help="batch per process; the global batch is this x processes"))
@@ -197,7 +202,7 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{flag(name)} must be a positive integer, got {value!r}")
-        for name in ("keep_checkpoints", "workers", "eval_every"):
+        for name in ("keep_checkpoints", "workers", "eval_every", "validation_images"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{flag(name)} must be a non-negative integer, got {value!r}")

@@ -234,15 +234,27 @@ class TrainingSet:
     images: torch.Tensor         # uint8 (N, c, h, w)
     labels: torch.Tensor | None  # int64 (N,)
     num_classes: int             # 0 without labels
+    validation: tuple | None = None  # (images, labels or None) held out of the training split, or None
 
     @property
     def image_shape(self):
         return tuple(self.images.shape[1:])
 
 
-def load_training_set(name, root, download=True, image_size=None):
+def load_training_set(name, root, download=True, image_size=None, validation_images=0):
+    """The images (and labels) a run learns from: the dataset's training split, but for its last
+    `validation_images`, which are held out as `validation`."""
     images, labels = load_dataset(name, root, train=True, download=download, image_size=image_size)
-    return TrainingSet(images, labels, num_classes=0 if labels is None else int(labels.max()) + 1)
+    num_classes = 0 if labels is None else int(labels.max()) + 1
+    if not validation_images:
+        return TrainingSet(images, labels, num_classes)
+    if validation_images >= len(images):
+        raise AAEError(f"--validation-images {validation_images} leaves none of the {len(images)} training images "
+                       "to train on; hold out fewer (MNIST: 5000 or 10000)")
+    cut = len(images) - validation_images
+    part = lambda t, s: None if t is None else t[s]
+    return TrainingSet(images[:cut], part(labels, slice(cut)), num_classes,
+                       validation=(images[cut:], part(labels, slice(cut, None))))
 
 
 def load_reference_set(name, root, image_size=None):

@@ -7,7 +7,7 @@ import math
 
 import torch
 from .classifier import fit_classifier, load_classifier
-from .data import load_dataset, load_reference_set, to_model_input
+from .data import load_dataset, load_reference_set, load_training_set, to_model_input
 from .losses import reconstruction_loss
 from .sampling import generate
 
@@ -176,17 +176,15 @@ def train_on_synthetic(aae, test_images, test_labels, n, seed, batch_size=1000):
     return (classifier.embed(test_images)[1].cpu() == test_labels).float().mean().item()
 
 
-def classification(aae, dataset, data_root, test_images, test_labels, image_size=None, batch_size=1000):
+def classification(aae, test_images, test_labels, training, batch_size=1000):
     """The models with a class head: the test error (a fraction), the accuracy of each class and the confusion
     matrix (rows: true classes, columns: predicted); for clustering also the clusters' labels and sizes, and the
-    error and labels by majority."""
+    error and labels by majority (the clusters named on the images of the TrainingSet `training`)."""
     clusters = None
     if aae.decodes_classes:
         predicted = predict(aae, test_images, batch_size).argmax(1)
-    else:  # the clusters are named on the training images
-        train_images, train_labels = load_dataset(dataset, data_root, train=True, download=False,
-                                                  image_size=image_size)
-        clusters, labels, majority = name_clusters(aae, test_images, train_images, train_labels, batch_size)
+    else:
+        clusters, labels, majority = name_clusters(aae, test_images, training.images, training.labels, batch_size)
         predicted = labels[clusters]
     classes = int(test_labels.max()) + 1
     accuracy, per_class = class_accuracy(predicted, test_labels, classes)
@@ -202,10 +200,11 @@ def classification(aae, dataset, data_root, test_images, test_labels, image_size
 
 @torch.no_grad()
 def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=2000, batch_size=1000,
-             tstr_samples=60000, image_size=None):
+             tstr_samples=60000, image_size=None, validation_images=0):
     """Every metric of launch/evaluate.py for a trained AAE (in eval mode), as a flat JSON-able dict. Real images
     are the test split where the dataset has one, else the training set (`reference_split`); Parzen is for
-    MNIST-like 28x28 grayscale data, the classifier's metrics for labelled data."""
+    MNIST-like 28x28 grayscale data, the classifier's metrics for labelled data. A run that held out its last
+    `validation_images` training images also gets its error on them (`validation_error`)."""
     device = aae.device
     generator = torch.Generator(device).manual_seed(seed)
     real_images, real_labels, split = load_reference_set(dataset, data_root, image_size)
@@ -218,7 +217,12 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
     bce = reconstruction_bce(aae, x_batches, y_batches)
     results.update(recon_bce_per_pixel=bce, recon_nats_per_image=bce * real_x[0].numel())
     if aae.categorical and real_labels is not None:
-        results.update(classification(aae, dataset, data_root, real_images, real_labels, image_size, batch_size))
+        training = load_training_set(dataset, data_root, download=False, image_size=image_size,
+                                     validation_images=validation_images)
+        results.update(classification(aae, real_images, real_labels, training, batch_size))
+        if training.validation is not None:
+            results.update(validation_images=validation_images,
+                           validation_error=classification(aae, *training.validation, training, batch_size)["test_error"])
 
     samples, _, sample_requested = generate(aae, num_samples, batch_size, generator)
     samples = samples.to(device)

@@ -68,7 +68,7 @@ class Trainer:
         # One process per machine downloads (the data root is each machine's own), the others then read.
         with accelerator.local_main_process_first():
             data = load_training_set(config.dataset, config.data_root, download=not config.no_download,
-                                     image_size=config.image_size)
+                                     image_size=config.image_size, validation_images=config.validation_images)
 
         # Same seed on every rank: identical initial weights. Then one seed per rank: independent dropout.
         set_seed(config.seed)
@@ -110,11 +110,12 @@ class Trainer:
                                     config.seed, device, config.data_on_device, config.workers, config.steps,
                                     labelled=self.labelled)
         self.eval_data = None
-        if config.eval_every and accelerator.is_main_process:  # the test split, and training images (clustering)
+        if config.eval_every and accelerator.is_main_process:
+            # the test split, training images that name the clusters (clustering), and the validation split if any
             test_images, test_labels, _ = load_reference_set(config.dataset, config.data_root, config.image_size)
             train = slice(EVAL_TRAINING_IMAGES)  # a quick pass: evaluate.py reads them all
             self.eval_data = (test_images, test_labels, data.images[train],
-                              None if data.labels is None else data.labels[train])
+                              None if data.labels is None else data.labels[train], data.validation)
         self.phases = self.model.phases()
         self.milestones = parse_milestones(config.lr_milestones)
         self.skipped = {phase.name: 0 for phase in self.phases}  # fp16: updates skipped in a row
@@ -395,10 +396,20 @@ class Trainer:
         if not self.accelerator.is_main_process:
             return
         with evaluating(self.model):
-            record = test_metrics(self.model, *self.eval_data)
+            record = self._eval_metrics(self.model)
         if self.ema is not None:
-            record = {**test_metrics(self.ema, *self.eval_data), **{f"raw_{k}": v for k, v in record.items()}}
+            record = {**self._eval_metrics(self.ema), **{f"raw_{k}": v for k, v in record.items()}}
         self.tracker.log(record, self.step)
+
+    def _eval_metrics(self, model):
+        """test_metrics on the test split and, with --validation-images, the same on the validation split as
+        val_NAME (val_error: the figure to choose checkpoints and settings by)."""
+        test_images, test_labels, train_images, train_labels, validation = self.eval_data
+        record = test_metrics(model, test_images, test_labels, train_images, train_labels)
+        if validation is not None:
+            record.update({name.replace("test_", "val_"): value for name, value in
+                           test_metrics(model, *validation, train_images, train_labels).items()})
+        return record
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self):

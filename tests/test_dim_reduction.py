@@ -102,7 +102,7 @@ def test_a_short_run_trains_saves_loads_and_evaluates(tmp_path):
     assert isinstance(aae, DimReductionAAE)
     assert torch.equal(aae.cluster_heads.weight, trainer.model.cluster_heads.weight)
     test_images, test_labels, _ = load_reference_set("mnist", DATA_ROOT)
-    result = classification(aae, "mnist", DATA_ROOT, test_images, test_labels)  # aae-evaluate's: the y head's
+    result = classification(aae, test_images, test_labels, None)  # aae-evaluate's: the y head's
     assert result["test_error"] == pytest.approx(record["test_error"])
     images, z = aae.sample(20, labels=4)
     assert images.shape == (20, 1, 28, 28) and 0 <= images.min() and images.max() <= 1

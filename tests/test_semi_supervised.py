@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aae_dist import AAE, Trainer
+from aae_dist import AAE, AAEError, Trainer
 from aae_dist.data import labelled_subset, load_reference_set, load_training_set, to_model_input
 from aae_dist.losses import consistency_loss, marginal_entropy_gap
 from aae_dist.metrics import classification, cluster_labels, majority_cluster_labels, name_clusters
@@ -220,7 +220,7 @@ def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance
     subset = json.loads((run / "labelled_subset.json").read_text())
     assert subset["num_labels"] == 100 and len(subset["indices"]) == 100
     test_images, test_labels, _ = load_reference_set("mnist", DATA_ROOT)
-    result = classification(AAE.from_pretrained(run), "mnist", DATA_ROOT, test_images, test_labels)
+    result = classification(AAE.from_pretrained(run), test_images, test_labels, None)  # no clusters to name
     assert result["test_error"] == pytest.approx(errors[-1])
     confusion = torch.tensor(result["confusion_matrix"])
     assert confusion.sum() == 10000 and confusion.trace() == round((1 - errors[-1]) * 10000)
@@ -234,8 +234,8 @@ def test_a_clustering_run_logs_and_evaluates_the_error_by_both_namings(tmp_path)
     assert 0 < record["test_error"] < 1 and 0 < record["majority_test_error"] < 1  # on a part of the training set
     aae = AAE.from_pretrained(str(tmp_path))
     test_images, test_labels, _ = load_reference_set("mnist", DATA_ROOT)
-    result = classification(aae, "mnist", DATA_ROOT, test_images, test_labels)
     train = load_training_set("mnist", DATA_ROOT, download=False)
+    result = classification(aae, test_images, test_labels, train)
     train_images, train_labels = train.images, train.labels
     clusters, labels, majority = name_clusters(aae, test_images, train_images, train_labels)
     assert result["test_error"] == pytest.approx((labels[clusters] != test_labels).float().mean().item())
@@ -267,3 +267,32 @@ def test_input_dropout_zeroes_pixels_of_the_encoders_training_input():
     assert not torch.equal(dropped[0], dropped[1])  # a mask for each image
     assert torch.equal(AAE(ModelConfig(hidden=8, image_shape=(1, 10, 10))).training_input(torch.ones(2, 1, 10, 10)),
                        torch.ones(2, 1, 10, 10))
+
+
+@needs_mnist
+def test_validation_images_are_held_out_and_choose_without_the_test_set(tmp_path, script):
+    """--validation-images 5000: the last 5000 training images are neither trained on nor labelled; --eval-every
+    logs the error on them (val_error) and aae-evaluate reports the same figure (validation_error)."""
+    run = tmp_path / "run"
+    script("launch/train.py", *TINY, "--model", "semi-supervised", "--num-labels", "100", "--steps", "20",
+           "--eval-every", "20", "--validation-images", "5000", "--output-dir", run)
+    config = json.loads((run / "config.json").read_text())
+    assert config["steps_per_epoch"] == 55000 // config["batch_size"]
+    assert max(json.loads((run / "labelled_subset.json").read_text())["indices"]) < 55000
+    (record,) = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if "val_error" in line]
+    training = load_training_set("mnist", DATA_ROOT, download=False, validation_images=5000)
+    every = load_training_set("mnist", DATA_ROOT, download=False)
+    assert torch.equal(training.validation[0], every.images[55000:]) and len(training.images) == 55000
+    expected = classification(AAE.from_pretrained(run), *training.validation, training)["test_error"]
+    assert record["val_error"] == pytest.approx(expected) and record["val_error"] != record["test_error"]
+    script("launch/evaluate.py", "--checkpoint", run, "--data-root", DATA_ROOT, "--num-samples", "200",
+           "--tstr-samples", "200", "--json", tmp_path / "eval.json")
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["validation_error"] == pytest.approx(expected) and result["validation_images"] == 5000
+    assert result["train_config"]["validation_images"] == 5000
+
+
+@needs_mnist
+def test_validation_images_must_leave_training_images():
+    with pytest.raises(AAEError, match="--validation-images 60000 leaves none of the 60000"):
+        load_training_set("mnist", DATA_ROOT, download=False, validation_images=60000)

@@ -19,7 +19,7 @@ from . import add_run_arguments, load_model, pick_device, read_run, run
 
 # What the JSON records of the run beside its figures.
 RUN_FIELDS = ("model", "dataset", "steps", "seed", "batch_size", "num_labels", "clusters", "z_dim", "hidden",
-              "optimizer", "lr_recon", "lr_reg", "lr_cls", "lr_schedule", "ema_decay", "output_dir")
+              "optimizer", "lr_recon", "lr_reg", "lr_cls", "lr_schedule", "ema_decay", "validation_images", "output_dir")
 
 
 def build_parser(prog=None):
@@ -49,7 +49,8 @@ def evaluate_run(argv=None):
     aae = load_model(args.checkpoint, device, average=not args.trained_weights)
     config, data_root = read_run(args.checkpoint, args.data_root)
     results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed,
-                       tstr_samples=args.tstr_samples, image_size=config.get("image_size"))
+                       tstr_samples=args.tstr_samples, image_size=config.get("image_size"),
+                       validation_images=config.get("validation_images", 0))
     # a run directory's weights are those of its last step, a checkpoint's those of its own
     step = checkpoints.read_state(args.checkpoint)["step"] if checkpoints.is_checkpoint(args.checkpoint) else None
     averaged = config.get("ema_decay") and not args.trained_weights
@@ -76,7 +77,9 @@ def evaluate_run(argv=None):
     if "test_error" in results:
         clusters = (f" (by majority labels {100 * results['majority_test_error']:.2f}%), cluster sizes "
                     f"{results['cluster_sizes']}" if "cluster_sizes" in results else "")
-        print(f"  classification          test error {100 * results['test_error']:.2f}%{clusters}")
+        validation = (f"; validation error {100 * results['validation_error']:.2f}% (the last "
+                      f"{results['validation_images']} training images)" if "validation_error" in results else "")
+        print(f"  classification          test error {100 * results['test_error']:.2f}%{clusters}{validation}")
     if aae.decodes_classes:
         print(f"  class-conditional       label consistency {results['label_consistency']:.4f}, TSTR accuracy "
               f"{results['tstr_accuracy']:.4f} ({args.tstr_samples} samples; the same classifier trained on real "
