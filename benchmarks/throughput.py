@@ -12,9 +12,10 @@ configurations are built first and then timed round-robin (--rounds x --steps st
 every round too), so that the drift of a noisy machine hits them alike and their ratios hold.
 --seed-baseline also times benchmarks/seed_baseline.py (the lecture's loop) on the same device, in fp32.
 
-The floor: the time of every matrix product of one step (forward and backward, at the step's own shapes and
-precision, each timed alone on this device) plus the bytes the four Adam updates move (7 fp32 accesses per
-parameter: read param, grad, both moments; write param, both moments) at the bandwidth of a large copy.
+The floor: the time of every matrix product and convolution of one step (forward and backward, recorded from a
+real step of the model, so that every variant and architecture has its own; each timed alone on this device at its
+shapes, strides and precision) plus the bytes the step's optimizer updates move (Adam: 7 fp32 accesses per
+parameter, read param, grad, both moments, write param, both moments) at the bandwidth of a large copy.
 floor_fraction = floor time / measured step time, i.e. the share of the machine's limit the step reaches.
 """
 
@@ -26,12 +27,15 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from accelerate.state import AcceleratorState
 from accelerate.utils import gather_object
-from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_map
+from torch.utils.flop_counter import FlopCounterMode
 
 from aae_dist import OBJECTIVES, Trainer
 from aae_dist.config import load_train_config
@@ -42,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from seed_baseline import SeedLoop  # noqa: E402
 
 DTYPES = {"no": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-ADAM_BYTES_PER_PARAM = 7 * 4
+aten = torch.ops.aten
 
 
 def parse_args(argv=None):
@@ -64,7 +68,7 @@ def parse_args(argv=None):
     parser.add_argument("--data-root", default=os.environ.get("AAE_DATA_ROOT", "./data"))
     parser.add_argument("--dataset", default="mnist", help="as train.py --dataset (npz: --data-root names the file)")
     parser.add_argument("--image-size", type=int, default=None, help="as train.py --image-size")
-    parser.add_argument("--arch", default="mlp", choices=("mlp", "conv"), help="as train.py --arch (conv: no floor)")
+    parser.add_argument("--arch", default="mlp", choices=("mlp", "conv"), help="as train.py --arch")
     parser.add_argument("--conv-width", type=int, default=64, help="as train.py --conv-width")
     parser.add_argument("--data-on-device", default="auto", choices=("auto", "yes", "no"),
                         help="as train.py: no streams the batches through DataLoader workers")
@@ -177,36 +181,72 @@ def seed_configuration(args, batch_size, device):
 
 
 # ------------------------------------------------------------------ the machine's limit
-def linear_sizes(module):
-    return [(m.in_features, m.out_features) for m in module.modules() if isinstance(m, nn.Linear)]
+PRODUCTS = {aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default, aten.convolution.default,
+            aten.convolution_backward.default}
+# the fp32 accesses of one parameter's update: Adam reads param, grad, both moments and writes param, both moments;
+# SGD with momentum reads param, grad, momentum and writes param, momentum
+OPTIMIZER_BYTES_PER_PARAM = {"Adam": 7 * 4, "SGD": 5 * 4}
 
 
-def step_matmuls(model, batch):
-    """(kind, rows, in, out) of every matrix product in one AAE step (our three phases, forward and backward).
-
-    Backward of a Linear layer: a weight gradient, and an input gradient unless its input needs none (the
-    images, and D's input in the discriminator phase, where both codes come without gradient).
-    """
-    Q, P, D = (linear_sizes(m) for m in (model.encoder, model.decoder, model.discriminator))
-    fwd = lambda layers, rows: [("fwd", rows, i, o) for i, o in layers]
-    wgrad = lambda layers, rows: [("wgrad", rows, i, o) for i, o in layers]
-    igrad = lambda layers, rows: [("igrad", rows, i, o) for i, o in layers]
-    recon = fwd(Q + P, batch) + wgrad(Q + P, batch) + igrad(Q[1:] + P, batch)
-    disc = fwd(Q, batch) + fwd(D, 2 * batch) + wgrad(D, 2 * batch) + igrad(D[1:], 2 * batch)
-    gen = fwd(Q + D, batch) + igrad(D, batch) + wgrad(Q, batch) + igrad(Q[1:], batch)
-    return recon + disc + gen
+@dataclass(frozen=True)
+class TensorSpec:
+    shape: tuple
+    stride: tuple
+    dtype: torch.dtype
+    device: torch.device
 
 
-def time_matmul(kind, rows, n_in, n_out, dtype, device, reps=20):
-    x = torch.randn(rows, n_in, dtype=dtype, device=device)
-    w = torch.randn(n_out, n_in, dtype=dtype, device=device)
-    b = torch.randn(n_out, dtype=dtype, device=device)
-    g = torch.randn(rows, n_out, dtype=dtype, device=device)
-    run = {"fwd": lambda: torch.nn.functional.linear(x, w, b),  # as autograd computes each product
-           "igrad": lambda: g @ w, "wgrad": lambda: g.t() @ x}[kind]
-    for _ in range(3):
+def describe(value):
+    return (TensorSpec(tuple(value.shape), value.stride(), value.dtype, value.device)
+            if isinstance(value, torch.Tensor) else value)
+
+
+def materialize(value):
+    """A random tensor of a TensorSpec's shape, strides (transposed and broadcast views included) and dtype."""
+    if not isinstance(value, TensorSpec):
+        return value
+    size = 1 + sum((n - 1) * s for n, s in zip(value.shape, value.stride))
+    return torch.randn(size, device=value.device).to(value.dtype).as_strided(value.shape, value.stride)
+
+
+class RecordProducts(TorchDispatchMode):
+    """Every matrix product and convolution run inside the block (autograd's backward too), as (op, the metadata of
+    its arguments)."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in PRODUCTS:
+            self.calls.append((func, tree_map(describe, (args, kwargs))))
+        return func(*args, **kwargs)
+
+
+def step_products(trainer):
+    """The products of one real train_step of an eager trainer, and the bytes its optimizer updates move (each
+    phase's optimizers, as often as the phase runs)."""
+    with RecordProducts() as recorder:
+        trainer.train_step(trainer.batch(0))
+    optimizer_bytes = 0
+    for phase in trainer.phases:
+        for name in phase.optimizers:
+            optimizer = trainer.optimizers[name]
+            optimizer_bytes += OPTIMIZER_BYTES_PER_PARAM[type(optimizer).__name__] * sum(
+                p.numel() for group in optimizer.param_groups for p in group["params"])
+    return recorder.calls, optimizer_bytes
+
+
+def time_alone(func, arguments, device, reps=20):
+    """(median seconds, FLOPs) of one recorded product, run alone on fresh tensors of its shapes."""
+    args, kwargs = tree_map(materialize, arguments)
+    run = lambda: func(*args, **kwargs)
+    with FlopCounterMode(display=False) as counter:
         run()
-    return statistics.median(timed(run, device) for _ in range(reps))
+    for _ in range(2):
+        run()
+    return statistics.median(timed(run, device) for _ in range(reps)), counter.get_total_flops()
 
 
 def copy_bandwidth(device, megabytes=256, reps=10):
@@ -215,14 +255,13 @@ def copy_bandwidth(device, megabytes=256, reps=10):
     return 2 * src.numel() * 4 / statistics.median(timed(lambda: dst.copy_(src), device) for _ in range(reps))
 
 
-def floor(model, batch, precision, device, bandwidth):
-    matmuls = step_matmuls(model, batch)
+def floor(products, optimizer_bytes, device, bandwidth):
+    """The step's limit on this device: its products timed alone (each distinct one once) plus its optimizer
+    bytes at the bandwidth of a large copy."""
     cache = {}
-    matmul_s = sum(cache.setdefault(m, time_matmul(*m, DTYPES[precision], device)) for m in matmuls)
-    flops = sum(2 * rows * n_in * n_out for _, rows, n_in, n_out in matmuls)
-    adam_params = sum(p.numel() for p in model.decoder.parameters()) + 2 * sum(
-        p.numel() for p in model.encoder.parameters()) + sum(p.numel() for p in model.discriminator.parameters())
-    adam_s = adam_params * ADAM_BYTES_PER_PARAM / bandwidth
+    timings = [cache.setdefault(repr(call), time_alone(*call, device)) for call in products]
+    matmul_s, flops = sum(t for t, _ in timings), sum(f for _, f in timings)
+    adam_s = optimizer_bytes / bandwidth
     return dict(floor_s=matmul_s + adam_s, matmul_s=matmul_s, adam_s=adam_s, flops=flops,
                 matmul_flops_per_s=flops / matmul_s)
 
@@ -258,9 +297,7 @@ def record(configuration, accelerator, limit):
         rec[f"{phase}_ms_iqr"] = [per_rank[0][i]["ms_p25"], per_rank[0][i]["ms_p75"]]
         rec[f"{phase}_samples_per_s_per_rank"] = [rank[i]["samples_per_s"] for rank in per_rank]
     step_s = rec["step_ms_median"] / 1e3
-    if limit is None:  # convolutions, and the models of two Ds: no floor
-        return rec
-    rec.update(floor_fraction=limit["floor_s"] / step_s, achieved_flops_per_s=limit["flops"] / step_s,
+    rec.update(floor_fraction=limit["floor_s"] / step_s, step_flops=limit["flops"], achieved_flops_per_s=limit["flops"] / step_s,
                floor_samples_per_s=batch_size / limit["floor_s"], floor_ms=limit["floor_s"] * 1e3,
                matmul_flops_per_s=limit["matmul_flops_per_s"], copy_bytes_per_s=limit["copy_bytes_per_s"])
     return rec
@@ -304,40 +341,39 @@ def main():
     # Every configuration stays alive for the round-robin; compiled ones share Sequential.forward's code cache.
     torch._dynamo.config.recompile_limit = torch._dynamo.config.accumulated_recompile_limit = 1000
 
-    # The floor counts the matrix products of Linear layers, for the models of one D (step_matmuls)
-    has_floor = args.arch == "mlp" and args.model in ("vanilla", "supervised")
-    configurations, floors = [], {}
+    configurations, floors = [], {}  # floors: (batch size, precision) -> the products of one eager step
     for batch_size in args.batch_sizes:
         for precision in args.precision:
             for compile in args.compile:
                 for cuda_graph in args.cuda_graph:
                     configuration, trainer = aae_configuration(args, batch_size, precision, compile, cuda_graph)
                     configurations.append(configuration)
-                if has_floor:
-                    floors.setdefault((batch_size, precision), [])
-        if has_floor:
-            floors.setdefault((batch_size, "no"), [])
+        # the seed loop's floor is that of our step in fp32
+        for precision in args.precision + (["no"] if args.seed_baseline and "no" not in args.precision else []):
+            floors[batch_size, precision] = step_products(aae_configuration(args, batch_size, precision, False,
+                                                                            False)[1])
         if args.seed_baseline:
             configurations.append(seed_configuration(args, batch_size, trainer.accelerator.device))
-    accelerator, model = trainer.accelerator, trainer.model
+    accelerator = trainer.accelerator
     for configuration in configurations:  # compilation happens here
         configuration.warm_up(args.warmup)
     # Rounds: each configuration and each floor measurement in turn, so that a noisy machine's drift hits all.
+    measured = {key: [] for key in floors}
     for _ in range(args.rounds):
         for configuration in configurations:
             configuration.time(args.steps)
-        for (batch_size, precision), measurements in floors.items():
+        for key, (products, optimizer_bytes) in floors.items():
             bandwidth = copy_bandwidth(accelerator.device)
-            measurements.append({**floor(model, batch_size, precision, accelerator.device, bandwidth),
-                                 "copy_bytes_per_s": bandwidth})
+            measured[key].append({**floor(products, optimizer_bytes, accelerator.device, bandwidth),
+                                  "copy_bytes_per_s": bandwidth})
     limits = {key: {name: statistics.median(m[name] for m in measurements) for name in measurements[0]}
-              for key, measurements in floors.items()}
+              for key, measurements in measured.items()}
     records = [record(c, accelerator, limits.get((c.batch_size, c.precision))) for c in configurations]
     if not accelerator.is_main_process:
         return
-    first = limits.get((args.batch_sizes[0], "no"))
+    first = limits[args.batch_sizes[0], args.precision[0]]
     machine = (f"; matmul {first['matmul_flops_per_s'] / 1e9:.0f} GFLOP/s at the step's shapes, copy "
-               f"{first['copy_bytes_per_s'] / 1e9:.1f} GB/s" if first else "")
+               f"{first['copy_bytes_per_s'] / 1e9:.1f} GB/s")
     print(f"\n{records[0]['device_name']} ({records[0]['device']}), torch {torch.__version__}, "
           f"{records[0]['threads']} threads, {records[0]['world_size']} process(es); model {args.model}, arch "
           f"{args.arch}, images {'x'.join(map(str, records[0]['image_shape']))}, {args.workers} loader workers; "
