@@ -280,6 +280,7 @@ MEASURED = [  # a benchmark record's numbers: (header, field, format); empty whe
     ("step ms (median)", "step_ms_median", "{:.1f}"),
     ("batch samples/s", "batch_samples_per_s", "{:.0f}"),
     ("floor fraction", "floor_fraction", "{:.2f}"),
+    ("cold floor fraction", "cold_floor_fraction", "{:.2f}"),
     ("scaling efficiency", "scaling_efficiency", "{:.2f}"),
 ]
 

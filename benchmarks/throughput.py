@@ -238,15 +238,22 @@ def step_products(trainer):
     return recorder.calls, optimizer_bytes
 
 
-def time_alone(func, arguments, device, reps=20):
-    """(median seconds, FLOPs) of one recorded product, run alone on fresh tensors of its shapes."""
+def time_alone(func, arguments, device, flush, reps=20):
+    """(median seconds, median seconds with cold caches, FLOPs) of one recorded product, run alone on fresh tensors
+    of its shapes: repeated (its operands stay in the caches), and after flush() evicts them (as in a real step,
+    where each weight is read once between the other layers' traffic)."""
     args, kwargs = tree_map(materialize, arguments)
     run = lambda: func(*args, **kwargs)
     with FlopCounterMode(display=False) as counter:
         run()
     for _ in range(2):
         run()
-    return statistics.median(timed(run, device) for _ in range(reps)), counter.get_total_flops()
+    hot = statistics.median(timed(run, device) for _ in range(reps))
+    cold = []
+    for _ in range(reps):
+        flush()
+        cold.append(timed(run, device))
+    return hot, statistics.median(cold), counter.get_total_flops()
 
 
 def copy_bandwidth(device, megabytes=256, reps=10):
@@ -255,15 +262,17 @@ def copy_bandwidth(device, megabytes=256, reps=10):
     return 2 * src.numel() * 4 / statistics.median(timed(lambda: dst.copy_(src), device) for _ in range(reps))
 
 
-def floor(products, optimizer_bytes, device, bandwidth):
+def floor(products, optimizer_bytes, device, bandwidth, flush_megabytes=128):
     """The step's limit on this device: its products timed alone (each distinct one once) plus its optimizer
-    bytes at the bandwidth of a large copy."""
+    bytes at the bandwidth of a large copy; and the same with every product's operands evicted first (cold_floor:
+    what the products cost where nothing else runs but caches are as cold as a step leaves them)."""
+    junk = torch.empty(flush_megabytes * 2**20 // 4, device=device)
     cache = {}
-    timings = [cache.setdefault(repr(call), time_alone(*call, device)) for call in products]
-    matmul_s, flops = sum(t for t, _ in timings), sum(f for _, f in timings)
+    timings = [cache.setdefault(repr(call), time_alone(*call, device, junk.zero_)) for call in products]
+    matmul_s, cold_s, flops = (sum(t[i] for t in timings) for i in range(3))
     adam_s = optimizer_bytes / bandwidth
-    return dict(floor_s=matmul_s + adam_s, matmul_s=matmul_s, adam_s=adam_s, flops=flops,
-                matmul_flops_per_s=flops / matmul_s)
+    return dict(floor_s=matmul_s + adam_s, cold_floor_s=cold_s + adam_s, matmul_s=matmul_s, adam_s=adam_s,
+                flops=flops, matmul_flops_per_s=flops / matmul_s)
 
 
 # ------------------------------------------------------------------ report
@@ -297,7 +306,8 @@ def record(configuration, accelerator, limit):
         rec[f"{phase}_ms_iqr"] = [per_rank[0][i]["ms_p25"], per_rank[0][i]["ms_p75"]]
         rec[f"{phase}_samples_per_s_per_rank"] = [rank[i]["samples_per_s"] for rank in per_rank]
     step_s = rec["step_ms_median"] / 1e3
-    rec.update(floor_fraction=limit["floor_s"] / step_s, step_flops=limit["flops"], achieved_flops_per_s=limit["flops"] / step_s,
+    rec.update(floor_fraction=limit["floor_s"] / step_s, cold_floor_fraction=limit["cold_floor_s"] / step_s,
+               cold_floor_ms=limit["cold_floor_s"] * 1e3, step_flops=limit["flops"], achieved_flops_per_s=limit["flops"] / step_s,
                floor_samples_per_s=batch_size / limit["floor_s"], floor_ms=limit["floor_s"] * 1e3,
                matmul_flops_per_s=limit["matmul_flops_per_s"], copy_bytes_per_s=limit["copy_bytes_per_s"])
     return rec
@@ -310,7 +320,7 @@ def config_key(r):
 def markdown(records):
     head = ("| impl | arch | data | batch | precision | compile | graph | world | recon samples/s | reg samples/s "
             "| step samples/s | step ms (IQR) | batch samples/s | GFLOP/s | floor samples/s | floor fraction "
-            "| ours/seed recon, reg, step |")
+            "| cold floor fraction | ours/seed recon, reg, step |")
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     seeds = {r["batch_size"]: r for r in records if r["impl"] == "seed"}
     for r in records:
@@ -318,8 +328,8 @@ def markdown(records):
         ratios = ", ".join(f"{r[f'{p}_samples_per_s'] / seed[f'{p}_samples_per_s']:.2f}x"
                            for p in ("recon", "reg", "step")) if seed else ""
         low, high = r["step_ms_iqr"]
-        floor = (f"{r['achieved_flops_per_s'] / 1e9:.0f} | {r['floor_samples_per_s']:.0f} | {r['floor_fraction']:.2f}"
-                 if "floor_fraction" in r else "- | - | -")
+        floor = (f"{r['achieved_flops_per_s'] / 1e9:.0f} | {r['floor_samples_per_s']:.0f} | {r['floor_fraction']:.2f} "
+                 f"| {r['cold_floor_fraction']:.2f}")
         lines.append(
             f"| {r['impl']} | {r.get('arch', 'mlp')} | {'stream' if r.get('data_on_device') == 'no' else 'device'} "
             f"| {r['batch_size']} | {r['precision']} | {'on' if r['compile'] else 'off'} "
