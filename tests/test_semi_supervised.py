@@ -290,6 +290,13 @@ def test_validation_images_are_held_out_and_choose_without_the_test_set(tmp_path
     result = json.loads((tmp_path / "eval.json").read_text())
     assert result["validation_error"] == pytest.approx(expected) and result["validation_images"] == 5000
     assert result["train_config"]["validation_images"] == 5000
+    # another split at evaluation: the last 10,000 (a clustering run, which reads no labels, is validated so)
+    script("launch/evaluate.py", "--checkpoint", run, "--data-root", DATA_ROOT, "--num-samples", "200",
+           "--tstr-samples", "200", "--validation-images", "10000", "--json", tmp_path / "eval10k.json")
+    result = json.loads((tmp_path / "eval10k.json").read_text())
+    wider = load_training_set("mnist", DATA_ROOT, download=False, validation_images=10000)
+    assert result["validation_images"] == 10000 and result["validation_error"] == pytest.approx(
+        classification(AAE.from_pretrained(run), *wider.validation, wider)["test_error"])
 
 
 @needs_mnist

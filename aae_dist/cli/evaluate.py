@@ -29,6 +29,10 @@ def build_parser(prog=None):
     parser.add_argument("--num-samples", type=int, default=10000, help="generated samples (default: 10000)")
     parser.add_argument("--tstr-samples", type=int, default=60000, help="class-conditional models: generated "
                         "samples a classifier is trained on for TSTR (default: 60000)")
+    parser.add_argument("--validation-images", type=int, default=None, help="the models with a class head: also "
+                        "report the error on the last N training images (validation_error), the clusters named on the "
+                        "others (default: the run's --validation-images, the images it held out; a clustering run "
+                        "never reads labels in training, so the images it trained on validate it too)")
     parser.add_argument("--trained-weights", action="store_true", help="a checkpoint of a run with --ema-decay: "
                         "evaluate its trained weights instead of their moving average (the default)")
     return parser
@@ -40,6 +44,8 @@ def parse_args(argv=None):
     for name in ("num_samples", "tstr_samples"):
         if getattr(args, name) <= 1:
             parser.error(f"--{name.replace('_', '-')} must be an integer > 1, got {getattr(args, name)}")
+    if args.validation_images is not None and args.validation_images < 0:
+        parser.error(f"--validation-images must be a non-negative integer, got {args.validation_images}")
     return args
 
 
@@ -50,7 +56,8 @@ def evaluate_run(argv=None):
     config, data_root = read_run(args.checkpoint, args.data_root)
     results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed,
                        tstr_samples=args.tstr_samples, image_size=config.get("image_size"),
-                       validation_images=config.get("validation_images", 0))
+                       validation_images=(config.get("validation_images", 0) if args.validation_images is None
+                                          else args.validation_images))
     # a run directory's weights are those of its last step, a checkpoint's those of its own
     step = checkpoints.read_state(args.checkpoint)["step"] if checkpoints.is_checkpoint(args.checkpoint) else None
     averaged = config.get("ema_decay") and not args.trained_weights
