@@ -9,6 +9,7 @@ change against all levers, and samples/s.
 
 import argparse
 import dataclasses
+import json
 import os
 import statistics
 import sys
@@ -26,7 +27,7 @@ import aae_dist.networks
 from aae_dist import TrainConfig, Trainer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from throughput import timed  # noqa: E402
+from throughput import device_name, timed  # noqa: E402
 
 
 def loop_adam(trainer, args):
@@ -123,6 +124,7 @@ def main():
     parser.add_argument("--steps", type=int, default=20, help="timed steps per variant per round")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--data-root", default=os.environ.get("AAE_DATA_ROOT", "./data"))
+    parser.add_argument("--json", help="also write one record per variant here")
     args = parser.parse_args()
 
     variants = {}
@@ -148,16 +150,28 @@ def main():
             run(trainer, counter, args.steps, times)
 
     base = statistics.median(variants["all levers"][1])
+    device = trainer.accelerator.device
+    records = []
+    for name, (_, times, _) in variants.items():
+        median = statistics.median(times)
+        records.append(dict(lever=name, step_ms_median=median * 1e3, samples_per_s=args.batch_size / median,
+                            saving_ms=None if name == "all levers" else (median - base) * 1e3,
+                            predicted=LEVERS[name][1] if name in LEVERS else None, batch_size=args.batch_size,
+                            threads=torch.get_num_threads(), rounds=args.rounds, steps=args.steps,
+                            device=device.type, device_name=device_name(device), torch_version=torch.__version__,
+                            date=time.strftime("%Y-%m-%d")))
     print(f"\nbatch {args.batch_size}, {torch.get_num_threads()} threads, {args.rounds} x {args.steps} steps each; "
           f"{time.strftime('%Y-%m-%d')}\n")
     print("| lever undone | step ms | what the lever saves (ms) | samples/s | predicted saving |\n|---|---|---|---|---|")
-    for name, (_, times, _) in variants.items():
-        median = statistics.median(times)
-        if name == "all levers":
-            print(f"| none (all levers) | {median * 1e3:.1f} | | {args.batch_size / median:.0f} | |")
+    for r in records:
+        if r["saving_ms"] is None:
+            print(f"| none (all levers) | {r['step_ms_median']:.1f} | | {r['samples_per_s']:.0f} | |")
         else:
-            print(f"| {name} | {median * 1e3:.1f} | {(median - base) * 1e3:.1f} | {args.batch_size / median:.0f} "
-                  f"| {LEVERS[name][1]} |")
+            print(f"| {r['lever']} | {r['step_ms_median']:.1f} | {r['saving_ms']:.1f} | {r['samples_per_s']:.0f} "
+                  f"| {r['predicted']} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(records, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+PERFORMANCE_BEGIN, PERFORMANCE_END = "<!-- performance:begin -->", "<!-- performance:end -->"
 
 
 class ReportError(Exception):
@@ -253,6 +254,12 @@ THROUGHPUT = [  # headline: the README's ratios, {what: the record's fields} (el
           "2-core Intel Xeon with AMX, 2026-11-26, `--data-on-device no`", ""),
 ]
 
+LEVERS = [
+    Group("CPU, batch 100: each lever undone in turn", ["levers_cpu.json"], None,
+          "python benchmarks/levers.py --data-root ../shared/data --rounds 5 --steps 20 --json "
+          "benchmarks/results/levers_cpu.json"),
+]
+
 SCALING_FLAGS = "--batch-sizes 1000 --threads 1 --rounds 2 --steps 8 --warmup 3 --data-root ../shared/data --json"
 SCALING = [
     Group("1 process x 1 thread", ["scaling_1proc.json"], "this project's CI machine, 2026-11-25",
@@ -392,6 +399,28 @@ def per_record(results, groups):
     return blocks, headlines
 
 
+def lever_tables(results, groups):
+    """A subsection per group of benchmarks/levers.py records: each lever undone, its step time and saving."""
+    blocks = []
+    for group in groups:
+        rows = []
+        for rel in group.files_in(results):
+            for r in results.records(rel):
+                saving = r.get("saving_ms")
+                rows.append(["none (all levers)" if saving is None else r["lever"],
+                             Num(f"{results.get(rel, 'step_ms_median', obj=r):.1f}", rel),
+                             "" if saving is None else Num(f"{results.get(rel, 'saving_ms', obj=r):.1f}", rel),
+                             Num(f"{results.get(rel, 'samples_per_s', obj=r):.0f}", rel), r.get("predicted") or ""])
+        first = results.records(group.files_in(results)[0])[0]
+        machine = (f"{first.get('device_name')} ({first.get('device')}), torch {first.get('torch_version')}, "
+                   f"{first.get('threads')} threads, {first.get('rounds')} x {first.get('steps')} steps each, "
+                   f"{first.get('date')}")
+        blocks += [f"### {group.name}", f"{machine}. Command: `{group.command}`",
+                   Table(["lever undone", "step ms", "what the lever saves (ms)", "samples/s",
+                          "predicted saving (written before the lever was built)"], rows)]
+    return blocks
+
+
 def joined(cells, separator=", "):
     """Cells (lists of parts) as one cell, separator between them."""
     return [part for cell in cells for part in [separator] + cell][1:]
@@ -411,7 +440,9 @@ class Section:
         return re.sub(r"[^\w\- ]", "", self.title.lower()).replace(" ", "-")
 
 
-def build(results):
+def build(results, performance_link):
+    """The results page's sections, and the performance page's generated blocks (the throughput tables, the
+    levers, the DDP scaling), which the results page's throughput section links to."""
     t1 = per_file(results, TABLE1, [("Parzen LL (nats) ± se", ("parzen_ll", "parzen_ll_stderr"),
                                      "{:.1f} ± {:.1f}".format),
                                     ("validation LL (nats)", ("parzen_validation_ll",),
@@ -466,12 +497,13 @@ def build(results):
                   "not verified") for row in dimred.rows]),
         Section("Throughput", "`benchmarks/throughput.py`: the training step's samples/s, its ratio to the "
                 "lecture's loop timed in the same run (`--seed-baseline`), and the fraction of the machine's floor "
-                "where it was measured.", throughput,
+                f"where it was measured. Every table, the levers and the DDP scaling: [performance.md]"
+                f"({performance_link}#measured).", [],
                 [("throughput, step vs the seed loop, CPU, batch 100", joined(cpu), NOT_IN_PAPER),
                  ("throughput, step vs the seed loop, H200, batch 100", joined(gpu), NOT_IN_PAPER)]),
-        Section("DDP scaling", "`benchmarks/throughput.py` under `accelerate launch`: samples/s summed over the "
-                "processes; scaling efficiency: aggregate / (N x one process).", scaling, []),
-    ]
+    ], throughput + lever_tables(results, LEVERS) + ["### DDP scaling", "`benchmarks/throughput.py` under "
+                                                     "`accelerate launch`: samples/s summed over the processes; "
+                                                     "scaling efficiency: aggregate / (N x one process)."] + scaling
 
 
 def docs_page(sections, prefix):
@@ -492,12 +524,12 @@ def readme_block(sections, prefix, docs_link):
     return "\n".join(markdown([Table(["result", "ours", "the paper", "details"], rows)], prefix)).rstrip() + "\n"
 
 
-def replace_block(text, block, readme):
-    """text with the lines between BEGIN and END replaced by block."""
+def replace_block(text, block, path, begin=BEGIN, end=END):
+    """text with the lines between begin and end replaced by block."""
     lines = text.splitlines(keepends=True)
-    marks = [i for i, line in enumerate(lines) if line.strip() in (BEGIN, END)]
-    if len(marks) != 2 or lines[marks[0]].strip() != BEGIN:
-        raise ReportError(f"{readme} has no {BEGIN} ... {END} lines to put the results table between")
+    marks = [i for i, line in enumerate(lines) if line.strip() in (begin, end)]
+    if len(marks) != 2 or lines[marks[0]].strip() != begin:
+        raise ReportError(f"{path} has no {begin} ... {end} lines to put the generated tables between")
     return "".join(lines[:marks[0] + 1]) + block + "".join(lines[marks[1]:])
 
 
@@ -512,24 +544,30 @@ def main(argv=None):
     parser.add_argument("--results", default=ROOT / "benchmarks" / "results", type=Path, help="the JSON's folder")
     parser.add_argument("--docs", default=ROOT / "docs" / "results.md", type=Path, help="the page to write")
     parser.add_argument("--readme", default=ROOT / "README.md", type=Path, help="the README with the block")
+    parser.add_argument("--performance", default=ROOT / "docs" / "performance.md", type=Path,
+                        help="the performance page, whose measured tables go between its markers")
     args = parser.parse_args(argv)
     try:
-        sections = build(Results(args.results))
+        sections, measured = build(Results(args.results), relative(args.performance, args.docs.parent))
         page = docs_page(sections, relative(args.results, args.docs.parent) + "/")
         block = readme_block(sections, relative(args.results, args.readme.parent) + "/",
                              relative(args.docs, args.readme.parent))
+        measured = "\n".join(markdown(measured, relative(args.results, args.performance.parent) + "/")).rstrip() + "\n"
         old_page = args.docs.read_text() if args.docs.exists() else None
         if not args.check and old_page != page:  # the page first: it does not need the README's markers
             args.docs.parent.mkdir(parents=True, exist_ok=True)
             args.docs.write_text(page)
-        old_readme = args.readme.read_text()
-        readme = replace_block(old_readme, block, args.readme)
+        # the README's and the performance page's blocks, between their markers
+        updates = [(args.readme, block, BEGIN, END), (args.performance, measured, PERFORMANCE_BEGIN, PERFORMANCE_END)]
+        updates = [(path, path.read_text(), replace_block(path.read_text(), text, path, begin, end))
+                   for path, text, begin, end in updates]
         if args.check:
-            for path, stale in [(args.docs, old_page != page), (args.readme, readme != old_readme)]:
+            for path, stale in [(args.docs, old_page != page)] + [(path, new != old) for path, old, new in updates]:
                 if stale:
                     raise ReportError(f"{path} is stale (differs from the JSON): run python benchmarks/report.py")
-        elif readme != old_readme:
-            args.readme.write_text(readme)
+        for path, old, new in updates:
+            if not args.check and new != old:
+                path.write_text(new)
     except (ReportError, OSError) as e:
         print(f"report.py: {e}", file=sys.stderr)
         return 1

@@ -32,8 +32,12 @@ def copy(tmp_path):
         shutil.copy(path, target)
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\nText before.\n\n{BEGIN}\nan old table\n{END}\n\nText after.\n")
-    paths = {"results": tmp_path / "results", "docs": tmp_path / "docs" / "results.md", "readme": readme}
-    paths["args"] = [f"--{name}={paths[name]}" for name in ("results", "docs", "readme")]
+    performance = tmp_path / "docs" / "performance.md"
+    performance.parent.mkdir()
+    performance.write_text("# Performance\n\n## Measured\n\n<!-- performance:begin -->\n<!-- performance:end -->\n")
+    paths = {"results": tmp_path / "results", "docs": tmp_path / "docs" / "results.md", "readme": readme,
+             "performance": performance}
+    paths["args"] = [f"--{name}={paths[name]}" for name in ("results", "docs", "readme", "performance")]
     return paths
 
 
@@ -79,13 +83,14 @@ def test_the_readme_block_is_replaced_between_the_markers_and_the_text_around_ke
     assert all(any(w in row for row in rows[1:]) for w in wanted)
     # every link of the block and of the page leads to a file (and the block's sections to headings of the page)
     page = copy["docs"].read_text()
-    for source, text in [(copy["readme"], block(copy["readme"])), (copy["docs"], page)]:
+    for source, text in [(copy["readme"], block(copy["readme"])), (copy["docs"], page),
+                         (copy["performance"], copy["performance"].read_text())]:
         for target in re.findall(r"\]\(([^)]+)\)", text):
             path, _, anchor = target.partition("#")
             assert (source.parent / path).is_file(), target
-            if anchor:
-                assert any(re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") == anchor
-                           for h in re.findall(r"^## (.+)$", page, re.M)), target
+            if anchor:  # a heading of the file it leads to
+                headings = re.findall(r"^#+ (.+)$", (source.parent / path).read_text(), re.M)
+                assert any(re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") == anchor for h in headings), target
 
 
 def test_the_headline_numbers_are_those_of_the_json(copy):
