@@ -6,8 +6,9 @@
 #    launch`, --cuda-graph on/off (the same losses; vanilla, supervised, conv nets, SGD
 #    with a step schedule, semi-supervised, clustering, --vat, --affine-consistency), conv nets in fp16, streamed
 #    batches, tests that need a GPU, generation and evaluation on the GPU; conv nets' throughput at 32x32;
-# 3. the grid again with torch.compile on (last: compiling takes minutes).
-# GRIDS=0 skips the three throughput grids (1, 3 and the conv nets' timing): the checks alone, e.g. beside other runs.
+# 3. each variant's step at batch 100 (fp32, bf16, graph off/on), then the grid again with torch.compile on (last:
+#    compiling takes minutes).
+# GRIDS=0 skips the throughput grids (1, 3 and the conv nets' timing): the checks alone, e.g. beside other runs.
 # Every check runs; the script exits non-zero if any of them failed (and says which).
 set -uo pipefail
 data=$1 out=$2
@@ -36,8 +37,9 @@ declare -A variant_flags=([vanilla]="--model vanilla" [supervised]="--model supe
   [schedule]="--optimizer sgd --lr-recon 0.01 --lr-reg 0.01 --lr-schedule step --lr-milestones 100,200"
   [semi]="--model semi-supervised" [clustering]="--model clustering --hidden 1000 --disc-hidden 1000"
   [vat]="--model semi-supervised --vat 1"  # --vat: torch.autograd.grad inside the captured step
-  [affine]="--model semi-supervised --affine-consistency 1")  # affine_grid and grid_sample in the captured step
-for model in vanilla supervised conv schedule semi clustering vat affine; do  # the graphed run must follow the eager run's losses
+  [affine]="--model semi-supervised --affine-consistency 1"  # affine_grid and grid_sample in the captured step
+  [dimred]="--model dim-reduction")
+for model in vanilla supervised conv schedule semi clustering vat affine dimred; do  # the graphed run must follow the eager run's losses
   for graph in off on; do
     check bash -o pipefail -c "timeout 120 python $train ${variant_flags[$model]} --cuda-graph $graph \
       --output-dir $runs/$model-graph-$graph 2>&1 | tail -n 2"
@@ -63,6 +65,10 @@ check bash -o pipefail -c "timeout 150 python launch/evaluate.py --checkpoint $r
 
 (( grids )) && check timeout 240 python benchmarks/throughput.py --arch conv --image-size 32 --batch-sizes 100,1000 --precision no,bf16 \
   --cuda-graph off,on --steps 50 --rounds 3 --data-root $data --json "$out/throughput_gpu_conv32.json"
+for model in supervised semi-supervised clustering dim-reduction; do  # each variant's step against its own floor
+  (( grids )) && check timeout 150 python benchmarks/throughput.py --model $model --batch-sizes 100 --precision no,bf16 \
+    --cuda-graph off,on --steps 50 --rounds 3 --data-root $data --json "$out/throughput_gpu_$model.json"
+done
 (( grids )) && check timeout 200 python $grid --compile on --cuda-graph off,on --json "$out/throughput_gpu_compile.json"
 if (( ${#failed[@]} )); then
   printf 'gpu_suite: FAILED: %s\n' "${failed[@]}"
