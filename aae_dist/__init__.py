@@ -3,10 +3,10 @@
 from .config import TrainConfig, load_train_config
 from .errors import AAEError, ConfigError
 from .models import AAE, ModelConfig, Phase
-from .objectives import OBJECTIVES, ClusteringAAE, SemiSupervisedAAE, SupervisedAAE, VanillaAAE
+from .objectives import OBJECTIVES, ClusteringAAE, DimReductionAAE, SemiSupervisedAAE, SupervisedAAE, VanillaAAE
 from .priors import GaussianPrior, MixturePrior, Prior, SwissRollPrior, build_prior
 from .trainer import Trainer
 
-__all__ = ["AAE", "AAEError", "ClusteringAAE", "ConfigError", "GaussianPrior", "MixturePrior", "ModelConfig",
+__all__ = ["AAE", "AAEError", "ClusteringAAE", "ConfigError", "DimReductionAAE", "GaussianPrior", "MixturePrior", "ModelConfig",
            "OBJECTIVES", "Phase", "Prior", "SemiSupervisedAAE", "SupervisedAAE", "SwissRollPrior", "TrainConfig",
            "Trainer", "VanillaAAE", "build_prior", "load_train_config"]

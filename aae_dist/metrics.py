@@ -116,15 +116,20 @@ def majority_cluster_labels(train_probabilities, train_labels):
     return torch.where(counts.sum(1) > 0, counts.argmax(1), cluster_labels(train_probabilities, train_labels))
 
 
-def predict(aae, images, batch_size=1000):
-    """q(y|x) (n, classes) of uint8 images, on the CPU, in batches."""
-    return torch.cat([aae.class_probabilities(to_model_input(x).to(aae.device)).cpu()
+def in_batches(method, images, batch_size=1000):
+    """method(model inputs) of uint8 images, in batches on the method's model's device, as fp32 on the CPU."""
+    return torch.cat([method(to_model_input(x).to(method.__self__.device)).float().cpu()
                       for x in images.split(batch_size)])
 
 
+def predict(aae, images, batch_size=1000):
+    """q(y|x) (n, classes) of uint8 images."""
+    return in_batches(aae.class_probabilities, images, batch_size)
+
+
 def encode_images(aae, images, batch_size=1000):
-    """The codes z (n, z_dim) of uint8 images, as fp32 on the CPU, in batches."""
-    return torch.cat([aae.encode(to_model_input(x).to(aae.device)).float().cpu() for x in images.split(batch_size)])
+    """The codes z (n, z_dim) of uint8 images."""
+    return in_batches(aae.encode, images, batch_size)
 
 
 def name_clusters(aae, test_images, train_images, train_labels, batch_size=1000):

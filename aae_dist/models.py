@@ -116,6 +116,7 @@ class AAE(nn.Module):
     needs_labels = False  # whether training needs labelled data
     decodes_classes = False  # whether the labels a conditional decoder reads are the data's classes (not clusters)
     categorical = False  # whether the encoder has a class head q(y|x) (class_probabilities)
+    represents = False   # whether the decoder reads one learned representation of (y, z) (representation(images))
     uses_labelled_subset = False  # whether batches carry a labelled mini-batch (x_labelled, y_labelled; --num-labels)
     own_flags = ()       # TrainConfig fields that only this variant reads (refused for the others)
     recipe = {}          # TrainConfig values that replace the defaults for this variant (flags still win)

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from .data import LABELLED_SUBSET_NAME, load_reference_set, load_training_set, to_model_input  # noqa: E402
-from .metrics import encode_images, predict  # noqa: E402
+from .metrics import encode_images, in_batches, predict  # noqa: E402
 from .models import AAE  # noqa: E402
 from .sampling import manifold_codes, save_grid, style_grid_codes  # noqa: E402
 from .tracking import METRICS_NAME, parse  # noqa: E402
@@ -71,8 +71,7 @@ def plot_representation(aae, images, labels, prior_samples, path, split="test"):
     `images` coloured by class, over those the decoder reads for prior draws (W y + z, y one-hot and balanced) in
     grey, and the cluster heads; an n-D representation (n > 2) on its first two principal components (of the
     images' representations)."""
-    codes = torch.cat([aae.representation(to_model_input(x).to(aae.device)).float().cpu()
-                       for x in images.split(1000)])
+    codes = in_batches(aae.representation, images)
     heads = aae.cluster_heads.weight.detach().T.float().cpu()
     drawn = aae.decoder_input(prior_samples.to(aae.device), aae.labels_for(len(prior_samples))).float().cpu()
     axis, title = "r", f"the 2-D representation W y + z of the {split} set"
@@ -120,7 +119,7 @@ def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, s
         plot_latent_scatter(subset_codes, train.labels[indices], aae.prior.sample(len(indices), generator).cpu(),
                             paths["labelled_codes"], "labelled")
 
-    if hasattr(aae, "representation"):  # the AAE paper's figure 11: dim-reduction's W q(y|x) + z, by class
+    if aae.represents:  # the AAE paper's figure 11: dim-reduction's W q(y|x) + z, by class
         paths["representation"] = os.path.join(run_dir, "representation.png")
         plot_representation(aae, images, labels, aae.prior.sample(len(images), generator), paths["representation"],
                             split)

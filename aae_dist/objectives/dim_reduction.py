@@ -38,6 +38,7 @@ class ClusterHeads(nn.Module):
 
 
 class DimReductionAAE(SemiSupervisedAAE, name="dim-reduction"):
+    represents = True
     own_flags = (*SemiSupervisedAAE.own_flags, "head_distance")
     # The semi-supervised recipe (docs/recipes.md: its networks, input noise, Adam 1e-3 on a cosine schedule, batch
     # 400), with the paper's figure 11a setting: 1000 labels and a 2-D representation (--z-dim 10: its 10-D one).
