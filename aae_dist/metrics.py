@@ -205,11 +205,12 @@ def classification(aae, test_images, test_labels, training, batch_size=1000):
 
 @torch.no_grad()
 def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=2000, batch_size=1000,
-             tstr_samples=60000, image_size=None, validation_images=0):
+             tstr_samples=60000, image_size=None, held_out=0, validation_images=0):
     """Every metric of launch/evaluate.py for a trained AAE (in eval mode), as a flat JSON-able dict. Real images
     are the test split where the dataset has one, else the training set (`reference_split`); Parzen is for
-    MNIST-like 28x28 grayscale data, the classifier's metrics for labelled data. A run that held out its last
-    `validation_images` training images also gets its error on them (`validation_error`)."""
+    MNIST-like 28x28 grayscale data, the classifier's metrics for labelled data. The models with a class head also
+    get their error on the last `validation_images` training images (`validation_error`, clusters named on the
+    others); `held_out`: the last training images the run never saw, whose labels name no cluster."""
     device = aae.device
     generator = torch.Generator(device).manual_seed(seed)
     real_images, real_labels, split = load_reference_set(dataset, data_root, image_size)
@@ -222,12 +223,13 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
     bce = reconstruction_bce(aae, x_batches, y_batches)
     results.update(recon_bce_per_pixel=bce, recon_nats_per_image=bce * real_x[0].numel())
     if aae.categorical and real_labels is not None:
-        training = load_training_set(dataset, data_root, download=False, image_size=image_size,
-                                     validation_images=validation_images)
-        results.update(classification(aae, real_images, real_labels, training, batch_size))
-        if training.validation is not None:
+        training = lambda n: load_training_set(dataset, data_root, download=False, image_size=image_size,
+                                               validation_images=n)
+        results.update(classification(aae, real_images, real_labels, training(held_out), batch_size))
+        if validation_images:
+            split = training(validation_images)
             results.update(validation_images=validation_images,
-                           validation_error=classification(aae, *training.validation, training, batch_size)["test_error"])
+                           validation_error=classification(aae, *split.validation, split, batch_size)["test_error"])
 
     samples, _, sample_requested = generate(aae, num_samples, batch_size, generator)
     samples = samples.to(device)

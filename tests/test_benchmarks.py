@@ -126,3 +126,14 @@ def test_paper_runs_evaluates_likelihood_checkpoints_as_they_come_and_final_weig
     assert (tmp_path / "results" / "semi100.metrics.jsonl").read_text() == '{"step": 500}\n'
     paper_runs.collect(["keil", "semi100"], args, pool, started, final=True)
     assert pool.submitted[1:] == [("keil", "keil.json"), ("semi100", "semi100.json")]
+
+
+@needs_mnist
+def test_spin_ab_times_both_settings_in_their_own_processes(tmp_path):
+    out = tmp_path / "spin.json"
+    result = run_script("benchmarks/spin_ab.py", "--pairs", "1", "--steps", "2", "--batch-size", "8", "--data-root",
+                        DATA_ROOT, "--json", out)
+    record = json.loads(out.read_text())
+    assert set(record["median_ms"]) == {"as is", "GOMP_SPINCOUNT=infinite"} and all(
+        len(times) == 1 and times[0] > 0 for times in record["step_ms"].values())
+    assert "GOMP_SPINCOUNT=infinite: median step" in result.stdout

@@ -303,3 +303,20 @@ def test_validation_images_are_held_out_and_choose_without_the_test_set(tmp_path
 def test_validation_images_must_leave_training_images():
     with pytest.raises(AAEError, match="--validation-images 60000 leaves none of the 60000"):
         load_training_set("mnist", DATA_ROOT, download=False, validation_images=60000)
+
+
+@needs_mnist
+def test_a_validation_split_at_evaluation_leaves_the_test_error_alone(tmp_path, script):
+    """aae-evaluate --validation-images N on a clustering run that trained on every image: the clusters that
+    classify the test set are still named on all training images, those that classify the split on the others."""
+    run = tmp_path / "run"
+    script("launch/train.py", *TINY, "--model", "clustering", "--steps", "20", "--output-dir", run)
+    results = []
+    for flags in ([], ["--validation-images", "50000"]):  # clusters named on 10,000 images would differ
+        script("launch/evaluate.py", "--checkpoint", run, "--data-root", DATA_ROOT, "--num-samples", "200", *flags,
+               "--json", tmp_path / "eval.json")
+        results.append(json.loads((tmp_path / "eval.json").read_text()))
+    assert results[1]["test_error"] == results[0]["test_error"] and "validation_error" not in results[0]
+    split = load_training_set("mnist", DATA_ROOT, download=False, validation_images=50000)
+    assert results[1]["validation_error"] == pytest.approx(
+        classification(AAE.from_pretrained(run), *split.validation, split)["test_error"])

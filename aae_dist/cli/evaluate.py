@@ -32,7 +32,8 @@ def build_parser(prog=None):
     parser.add_argument("--validation-images", type=int, default=None, help="the models with a class head: also "
                         "report the error on the last N training images (validation_error), the clusters named on the "
                         "others (default: the run's --validation-images, the images it held out; a clustering run "
-                        "never reads labels in training, so the images it trained on validate it too)")
+                        "never reads labels in training, so the images it trained on validate it too). test_error "
+                        "is unchanged by it")
     parser.add_argument("--trained-weights", action="store_true", help="a checkpoint of a run with --ema-decay: "
                         "evaluate its trained weights instead of their moving average (the default)")
     return parser
@@ -56,6 +57,7 @@ def evaluate_run(argv=None):
     config, data_root = read_run(args.checkpoint, args.data_root)
     results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed,
                        tstr_samples=args.tstr_samples, image_size=config.get("image_size"),
+                       held_out=config.get("validation_images", 0),
                        validation_images=(config.get("validation_images", 0) if args.validation_images is None
                                           else args.validation_images))
     # a run directory's weights are those of its last step, a checkpoint's those of its own
