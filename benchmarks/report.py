@@ -197,8 +197,12 @@ TABLE3 = [
           "2-core AMD EPYC, one thread per run, two runs side by side, torch 2.14.1, 2026-12-01 (about 25 min a run)",
           "python launch/train.py --model clustering --clusters 16 [--seed S] --data-root ../shared/data "
           f"--no-download --output-dir RUN; {EVALUATE}", headline={"16": ""}),
-    Group("the recipe of 2026-12-01 with `--clusters 30`", ["clustering_cpu/clu30_recipe_seed0_eval.json"],
-          "2-core AMD EPYC CPU, one thread, 2026-12-01", headline={"30": ""}),
+    Group("the recipe of 2026-12-01 with `--clusters 30`", ["clustering_cpu/clu30_recipe_seed*_eval.json"],
+          "2-core AMD EPYC CPU, one thread, 2026-12-01 (seed 0) and 2026-12-03 (seeds 1 and 2, two or three runs "
+          "side by side, about 24 min a run)",
+          "aae-train --model clustering --clusters 30 --seed S --data-root ../shared/data --no-download "
+          "--output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data --validation-images 5000 "
+          "--json ...", headline={"30": ""}),
     Group("the previous recipe (2 x 3000 units, constant rate)", ["clustering_h200/clu16_h3000_eval.json"],
           H200_SHARED, "python launch/train.py --model clustering --clusters 16 --hidden 3000 --marginal-entropy 0 "
           f"--affine-consistency 0 --lr-schedule constant --steps 160000; {EVALUATE}"),
@@ -212,9 +216,10 @@ SUPERVISED = [
           "python launch/train.py --model supervised --data-root ../shared/data --no-download --output-dir "
           "runs/supervised --checkpoint-every 5000 --log-every 500 --sample-every 5000; python launch/evaluate.py "
           "--checkpoint runs/supervised[/checkpoints/step_N] --data-root ../shared/data --json ..."),
-    Group("the recipe, seed 1", ["supervised/eval_final_seed1.json"],
-          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-03, one thread beside other runs (65 min)",
-          "aae-train --model supervised --seed 1 --data-root ../shared/data --no-download --output-dir RUN "
+    Group("the recipe, seeds 1 and 2", ["supervised/eval_final_seed*.json"],
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-03, one thread beside other runs (about 65 min "
+          "a run)",
+          "aae-train --model supervised --seed S --data-root ../shared/data --no-download --output-dir RUN "
           "--checkpoint-every 5000 --log-every 500; aae-evaluate --checkpoint RUN --data-root ../shared/data --json ..."),
     Group("the previous recipe (`--lr-recon 1e-4`, 30,000 steps)", ["supervised/recipe_v1_30k/eval_*.json"],
           "2-core CPU, torch 2.14.1, 2026-11-26 (32 min 13 s)",
@@ -229,10 +234,14 @@ DIM_REDUCTION = [Group(f"{n}-D representation (`--z-dim {n}`), 1000 labels", [f"
                        "an hour)", DIM_REDUCTION_COMMAND.replace("N", str(n))) for n in (2, 10)]
 
 THROUGHPUT = [  # headline: the README's ratios, {what: the record's fields} (else impl aae_dist, batch 100, eager)
-    Group("CPU, batch 100 and 1000", ["throughput_cpu.json"], "this project's CI machine, 2026-11-25",
-          "python benchmarks/throughput.py --batch-sizes 100,1000 --precision no,bf16 --compile --seed-baseline "
-          "--rounds 3 --steps 20 --warmup 10 --data-root ../shared/data --json benchmarks/results/throughput_cpu.json",
+    Group("CPU, batch 100 and 1000", ["throughput_cpu.json"], "this project's CI machine, 2026-12-03, alone on it",
+          "python benchmarks/throughput.py --batch-sizes 100,1000 --precision no,bf16 --seed-baseline --rounds 3 "
+          "--steps 20 --warmup 10 --data-root ../shared/data --json benchmarks/results/throughput_cpu.json",
           headline={"fp32": {"precision": "no"}, "bf16": {"precision": "bf16"}}),
+    Group("CPU, batch 100, each variant against its own floor", ["throughput_cpu_variant_*.json"],
+          "the same machine, the same hour, one process per variant",
+          "python benchmarks/throughput.py --model MODEL --batch-sizes 100 --precision no --rounds 3 --steps 20 "
+          "--warmup 5 --data-root ../shared/data --json benchmarks/results/throughput_cpu_variant_MODEL.json"),
     Group("H200, CUDA graph off and on", ["throughput_gpu.json"], "2026-11-26",
           "python benchmarks/throughput.py --batch-sizes 100,4096 --precision no,bf16 --cuda-graph off,on "
           "--seed-baseline --steps 50 --rounds 3 --data-root DATA_ROOT --json benchmarks/results/throughput_gpu.json",
@@ -262,7 +271,7 @@ LEVERS = [
 
 SCALING_FLAGS = "--batch-sizes 1000 --threads 1 --rounds 2 --steps 8 --warmup 3 --data-root ../shared/data --json"
 SCALING = [
-    Group("1 process x 1 thread", ["scaling_1proc.json"], "this project's CI machine, 2026-11-25",
+    Group("1 process x 1 thread", ["scaling_1proc.json"], "this project's CI machine, 2026-12-03",
           "ACCELERATE_USE_CPU=1 accelerate launch --num_processes 1 benchmarks/throughput.py "
           f"{SCALING_FLAGS} benchmarks/results/scaling_1proc.json"),
     Group("2 processes x 1 thread (DDP, gloo)", ["scaling_2proc.json"], "the same machine, the same hour",
