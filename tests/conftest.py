@@ -91,3 +91,9 @@ def script(cli):
         assert status in (0, None), f"{name} exited {status}\nstdout:\n{out[-3000:]}\nstderr:\n{err[-5000:]}"
         return SimpleNamespace(stdout=out, stderr=err)
     return call
+
+
+def no_gradients(parameters):
+    """No gradient is left over for the next phase: each is None, or zero where the trainer keeps them allocated (a
+    CPU: Trainer.free_gradients)."""
+    return all(p.grad is None or not p.grad.any() for p in parameters)

@@ -17,7 +17,7 @@ from aae_dist.metrics import test_metrics as eval_every_metrics  # a name pytest
 from aae_dist.models import ModelConfig
 from aae_dist.priors import CategoricalPrior
 
-from conftest import DATA_ROOT, TINY, needs_mnist, tiny_config
+from conftest import DATA_ROOT, TINY, needs_mnist, no_gradients, tiny_config
 
 
 def test_labelled_subset_is_class_balanced_seeded_and_of_the_training_set():
@@ -172,7 +172,7 @@ def test_each_phase_changes_only_its_own_parameters(tmp_path, model, pairs):
         before = snapshot(nets)
         trainer.run_phase(phase, batch)
         assert changed(nets, before) == expected[phase.name], phase.name
-        assert all(p.grad is None for p in m.parameters())
+        assert no_gradients(m.parameters())
     steps = {name: max(int(s["step"]) for s in o.state.values()) for name, o in trainer.optimizers.items()}
     assert steps == dict(optim_P=1, optim_Q_enc=1, optim_D_y=1, optim_D_z=1, optim_Q_gen=1,
                          **({"optim_Q_cls": 1} if model == "semi-supervised" else {}))

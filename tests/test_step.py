@@ -6,7 +6,7 @@ import torch
 from aae_dist import Trainer
 import aae_dist.objectives.vanilla
 
-from conftest import needs_mnist, tiny_config
+from conftest import needs_mnist, no_gradients, tiny_config
 
 pytestmark = needs_mnist
 
@@ -25,7 +25,7 @@ def steps_taken(optimizer):
 
 
 def no_grads(trainer):
-    return all(p.grad is None for p in trainer.model.parameters())
+    return no_gradients(trainer.model.parameters())
 
 
 def phase(trainer, name):
@@ -88,7 +88,7 @@ def test_discriminator_phase_uses_eval_mode_codes(tmp_path, monkeypatch):
     monkeypatch.setattr(aae_dist.objectives.vanilla, "discriminator_loss", spy)
     trainer.run_phase(phase(trainer, "discriminator"), trainer.batch(0))
     assert seen == {"encoder_training": False, "fake_requires_grad": True}  # grad flows into D only
-    assert all(p.grad is None for p in trainer.model.encoder.parameters())
+    assert no_gradients(trainer.model.encoder.parameters())
 
 
 def train(trainer, steps):
