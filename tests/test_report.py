@@ -107,7 +107,7 @@ def test_the_headline_numbers_are_those_of_the_json(copy):
     by_step = {run: errors["test_error_by_step"]["25000"] for run, errors in
                load("semi_supervised/h200/recipe_b400_marginal_test_error_by_step.json")["runs"].items()}
     clusters = [load(f"clustering_cpu/clu16_recipe_seed{s}_eval.json")["test_error"] for s in range(3)]
-    clusters30 = [load(f"clustering_cpu/clu30_recipe_seed{s}_eval.json")["test_error"] for s in range(3)]
+    clusters30 = [load(f"clustering_cpu/clu30_16k_seed{s}_eval.json")["test_error"] for s in range(3)]
     cpu = {(r["impl"], r["precision"], r["compile"]): r["step_samples_per_s"] for r in load("throughput_cpu.json")
            if r["batch_size"] == 100}
     for figure in [f"{best['parzen_ll']:.1f} ± {best['parzen_ll_stderr']:.1f}",
