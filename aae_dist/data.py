@@ -245,6 +245,12 @@ def load_training_set(name, root, download=True, image_size=None, validation_ima
     """The images (and labels) a run learns from: the dataset's training split, but for its last
     `validation_images`, which are held out as `validation`."""
     images, labels = load_dataset(name, root, train=True, download=download, image_size=image_size)
+    return hold_out(images, labels, validation_images)
+
+
+def hold_out(images, labels, validation_images):
+    """The TrainingSet of a training split's images (and labels) but for their last `validation_images`, which
+    are its `validation`."""
     num_classes = 0 if labels is None else int(labels.max()) + 1
     if not validation_images:
         return TrainingSet(images, labels, num_classes)

@@ -7,7 +7,7 @@ import math
 
 import torch
 from .classifier import fit_classifier, load_classifier
-from .data import load_dataset, load_reference_set, load_training_set, to_model_input
+from .data import hold_out, load_dataset, load_reference_set, to_model_input
 from .losses import reconstruction_loss
 from .sampling import generate
 
@@ -222,19 +222,22 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
     # reconstruction of the real images, as in training (BCE per pixel) and per image (nats)
     bce = reconstruction_bce(aae, x_batches, y_batches)
     results.update(recon_bce_per_pixel=bce, recon_nats_per_image=bce * real_x[0].numel())
-    if aae.categorical and real_labels is not None:
-        training = lambda n: load_training_set(dataset, data_root, download=False, image_size=image_size,
-                                               validation_images=n)
-        results.update(classification(aae, real_images, real_labels, training(held_out), batch_size))
+    classifies = aae.categorical and real_labels is not None
+    parzen = aae.config.image_shape == (1, 28, 28) and split == "test"  # the test set's Parzen log-likelihood
+    if classifies or parzen:  # both read the training split: loaded once
+        train_images, train_labels = load_dataset(dataset, data_root, train=True, download=False,
+                                                  image_size=image_size)
+    if classifies:
+        results.update(classification(aae, real_images, real_labels, hold_out(train_images, train_labels, held_out),
+                                      batch_size))
         if validation_images:
-            split = training(validation_images)
-            results.update(validation_images=validation_images,
-                           validation_error=classification(aae, *split.validation, split, batch_size)["test_error"])
+            training = hold_out(train_images, train_labels, validation_images)
+            results.update(validation_images=validation_images, validation_error=classification(
+                aae, *training.validation, training, batch_size)["test_error"])
 
     samples, _, sample_requested = generate(aae, num_samples, batch_size, generator)
     samples = samples.to(device)
-    if aae.config.image_shape == (1, 28, 28) and split == "test":  # Parzen-window log-likelihood of the test set
-        train_images, _ = load_dataset(dataset, data_root, train=True, download=False)
+    if parzen:
         validation = to_model_input(train_images[PARZEN_VALIDATION]).to(device)
         results.update(parzen_evaluation(samples.flatten(1), validation, real_x))
 

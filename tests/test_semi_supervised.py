@@ -289,6 +289,7 @@ def test_validation_images_are_held_out_and_choose_without_the_test_set(tmp_path
            "--tstr-samples", "200", "--json", tmp_path / "eval.json")
     result = json.loads((tmp_path / "eval.json").read_text())
     assert result["validation_error"] == pytest.approx(expected) and result["validation_images"] == 5000
+    assert "parzen_ll" in result and "frechet_distance" in result  # the split takes no other figure away
     assert result["train_config"]["validation_images"] == 5000
     # another split at evaluation: the last 10,000 (a clustering run, which reads no labels, is validated so)
     script("launch/evaluate.py", "--checkpoint", run, "--data-root", DATA_ROOT, "--num-samples", "200",

@@ -55,11 +55,10 @@ def evaluate_run(argv=None):
     device = pick_device(args.device)
     aae = load_model(args.checkpoint, device, average=not args.trained_weights)
     config, data_root = read_run(args.checkpoint, args.data_root)
+    held_out = config.get("validation_images", 0)  # 0 for the runs made before the flag
     results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed,
-                       tstr_samples=args.tstr_samples, image_size=config.get("image_size"),
-                       held_out=config.get("validation_images", 0),
-                       validation_images=(config.get("validation_images", 0) if args.validation_images is None
-                                          else args.validation_images))
+                       tstr_samples=args.tstr_samples, image_size=config.get("image_size"), held_out=held_out,
+                       validation_images=held_out if args.validation_images is None else args.validation_images)
     # a run directory's weights are those of its last step, a checkpoint's those of its own
     step = checkpoints.read_state(args.checkpoint)["step"] if checkpoints.is_checkpoint(args.checkpoint) else None
     averaged = config.get("ema_decay") and not args.trained_weights
