@@ -353,15 +353,18 @@ def main():
 
     configurations, floors = [], {}  # floors: (batch size, precision) -> the products of one eager step
     for batch_size in args.batch_sizes:
+        eager = {}  # precision -> a configuration's trainer without compile or graph, whose step is recorded
         for precision in args.precision:
             for compile in args.compile:
                 for cuda_graph in args.cuda_graph:
                     configuration, trainer = aae_configuration(args, batch_size, precision, compile, cuda_graph)
                     configurations.append(configuration)
+                    if not (compile or cuda_graph):
+                        eager[precision] = trainer
         # the seed loop's floor is that of our step in fp32
         for precision in args.precision + (["no"] if args.seed_baseline and "no" not in args.precision else []):
-            floors[batch_size, precision] = step_products(aae_configuration(args, batch_size, precision, False,
-                                                                            False)[1])
+            recorded = eager.get(precision) or aae_configuration(args, batch_size, precision, False, False)[1]
+            floors[batch_size, precision] = step_products(recorded)
         if args.seed_baseline:
             configurations.append(seed_configuration(args, batch_size, trainer.accelerator.device))
     accelerator = trainer.accelerator
