@@ -25,10 +25,20 @@ from .schedules import SCHEDULES, parse_milestones
 # Gaussian (reparameterized) encoder, Adam 2e-4 / 1e-4, batch 100, binary cross-entropy. At constant rates
 # the average (0.999) scored 1.7-4.0 nats above the trained weights wherever both were measured from 10,000 steps on
 # (10k-20k and 80k; 340.1 against 338.4 at 80,000 on the CPU; without it 339.0 at 120,000 on an H200).
+# The other presets are the rows of the paper's tables: a variant's recipe (its --model defaults) with the flags
+# that row adds, so that each row is one command (docs/recipes.md, "One command per row").
 PRESETS = {
     "seed": {},
     "paper": dict(z_dim=8, hidden=1200, disc_hidden=1200, prior_std=5.0, dropout=0.2, disc_dropout=0.2,
                   encoder="gaussian", lr_recon=2e-4, lr_reg=1e-4, recon_loss="bce", steps=120000, ema_decay=0.999),
+    "semi-100": dict(model="semi-supervised", num_labels="100"),
+    "semi-1000": dict(model="semi-supervised", num_labels="1000"),
+    "semi-all": dict(model="semi-supervised", num_labels="all", ema_decay=0.999, steps=16000),
+    "clusters-16": dict(model="clustering", clusters=16),
+    "clusters-30": dict(model="clustering", clusters=30, steps=16000),  # 16,000 steps: the validation split's choice
+    "supervised": dict(model="supervised"),
+    "dimred-2d": dict(model="dim-reduction", z_dim=2, steps=8000),
+    "dimred-10d": dict(model="dim-reduction", z_dim=10, steps=8000),
 }
 MIXED_PRECISION = ("no", "bf16", "fp16")
 OPTIMIZERS = ("adam", "sgd")
@@ -51,8 +61,11 @@ class TrainConfig:
         choices=OBJECTIVES.keys()))  # a live view
     preset: str = field(default="seed", metadata=dict(
         help="recipe whose values replace the defaults (flags given still win): seed = the lecture's, paper = the "
-             "AAE paper's likelihood model as keil555/AAE_paddle trains it (z 8, 2 x 1200, dropout 0.2, prior std 5, "
-             "Gaussian encoder, Adam 2e-4 / 1e-4, 120,000 steps, --ema-decay 0.999)", choices=tuple(PRESETS)))
+             "AAE paper's likelihood model (Table 1) as keil555/AAE_paddle trains it (z 8, 2 x 1200, dropout 0.2, "
+             "prior std 5, Gaussian encoder, Adam 2e-4 / 1e-4, 120,000 steps, --ema-decay 0.999); each other one is a "
+             "row of the paper's tables, its variant's recipe with that row's flags: semi-100, semi-1000, semi-all "
+             "(Table 2), clusters-16, clusters-30 (Table 3), supervised, dimred-2d, dimred-10d (docs/recipes.md)",
+        choices=tuple(PRESETS)))
     # data
     data_root: str = field(default_factory=_default_data_root, metadata=dict(
         help="where the data is: the folder of torchvision's datasets, the image folder (--dataset imagefolder) or "
@@ -342,8 +355,14 @@ def load_train_config(flags, saved_config_name="config.json"):
             names = {f.name for f in dataclasses.fields(TrainConfig)} - {"overwrite"}
             flags = {**{k: v for k, v in saved.items() if k in names}, **flags}
     if not flags.get("resume"):  # a resumed run's config.json already holds its model's and preset's values
-        recipe = getattr(OBJECTIVES.get(flags.get("model", "vanilla")), "recipe", {})  # TrainConfig rejects
-        flags = {**recipe, **PRESETS.get(flags.get("preset", "seed"), {}), **flags}    # unknown names
+        name = flags.get("preset", "seed")
+        preset = PRESETS.get(name, {})  # TrainConfig rejects unknown names
+        model = flags.get("model", preset.get("model", "vanilla"))
+        if model != preset.get("model", model):
+            raise ConfigError(f"--preset {name} is the {preset['model']} AAE's recipe, not --model {model}: drop "
+                              "--model, or choose another --preset")
+        recipe = getattr(OBJECTIVES.get(model), "recipe", {})
+        flags = {**recipe, **preset, **flags}
     try:
         return TrainConfig(**flags)
     except TypeError as error:  # e.g. a value of the wrong type in a hand-edited config.json

@@ -240,3 +240,19 @@ def test_paper_preset_and_its_overrides(tmp_path, cli):
     assert load_train_config({"preset": "paper", "z_dim": 4}).z_dim == 4
     status, _, err = cli("train.py", "--prior", "mixture", "--z-dim", "3", "--output-dir", tmp_path)
     assert status == 2 and "--prior mixture is 2-D" in err
+
+
+def test_a_table_row_preset_is_its_variants_recipe_with_the_rows_flags(tmp_path, script):
+    from aae_dist.config import load_train_config
+    from aae_dist.objectives import OBJECTIVES
+
+    config = load_train_config({"preset": "clusters-30"})
+    assert (config.model, config.clusters, config.steps) == ("clustering", 30, 16000)
+    assert all(getattr(config, k) == v for k, v in OBJECTIVES["clustering"].recipe.items() if k != "steps")
+    assert load_train_config({"preset": "clusters-30", "steps": 50}).steps == 50  # flags still win
+    run = tmp_path / "run"  # the CLI: the run's config.json records the preset and what it set
+    script("launch/train.py", "--preset", "dimred-10d", *TINY, "--steps", "2", "--log-every", "1", "--eval-every", "0",
+           "--output-dir", run)
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["preset"], saved["model"], saved["z_dim"], saved["num_labels"]) == ("dimred-10d", "dim-reduction", 10,
+                                                                                       "1000")

@@ -265,6 +265,7 @@ def test_planted_pickles_are_refused_never_run(tmp_path, script, cli):
     ("train", ["--lr-recon", "-1"], "--lr-recon must be > 0"),
     ("train", ["--prior", "cauchy"], "invalid choice: 'cauchy'"),
     ("train", ["--preset", "huge"], "invalid choice: 'huge'"),
+    ("train", ["--preset", "clusters-30", "--model", "vanilla"], "--preset clusters-30 is the clustering AAE's recipe"),
     ("train", ["--batch-size", "70000"], "exceeds the 60000 training images"),
     ("train", ["--data-root", "/dev/null/data"], "could not download mnist into /dev/null/data/MNIST"),
     ("train", ["--keep-checkpoints", "-1"], "--keep-checkpoints must be a non-negative integer"),
