@@ -6,8 +6,8 @@
 #    launch`, --cuda-graph on/off (the same losses; vanilla, supervised, conv nets, SGD
 #    with a step schedule, semi-supervised, clustering, --vat, --affine-consistency), conv nets in fp16, streamed
 #    batches, tests that need a GPU, generation and evaluation on the GPU; conv nets' throughput at 32x32;
-# 3. each variant's step at batch 100 (fp32, bf16, graph off/on), then the grid again with torch.compile on (last:
-#    compiling takes minutes).
+# 3. each variant's step at batch 100 (fp32, bf16, graph off/on), the lever table (benchmarks/levers.py), then the grid
+#    again with torch.compile on (last: compiling takes minutes).
 # GRIDS=0 skips the throughput grids (1, 3 and the conv nets' timing): the checks alone, e.g. beside other runs.
 # Every check runs; the script exits non-zero if any of them failed (and says which).
 set -uo pipefail
@@ -69,6 +69,8 @@ for model in supervised semi-supervised clustering dim-reduction; do  # each var
   (( grids )) && check timeout 150 python benchmarks/throughput.py --model $model --batch-sizes 100 --precision no,bf16 \
     --cuda-graph off,on --steps 50 --rounds 3 --data-root $data --json "$out/throughput_gpu_$model.json"
 done
+(( grids )) && check timeout 150 python benchmarks/levers.py --data-root $data --rounds 5 --steps 50 \
+  --json "$out/levers_gpu.json"  # the lever table: each lever undone in turn, under the CUDA graph
 (( grids )) && check timeout 200 python $grid --compile on --cuda-graph off,on --json "$out/throughput_gpu_compile.json"
 if (( ${#failed[@]} )); then
   printf 'gpu_suite: FAILED: %s\n' "${failed[@]}"

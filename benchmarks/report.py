@@ -75,9 +75,9 @@ class Results:
             except (ValueError, OSError) as e:
                 raise ReportError(f"{path}: broken JSON ({e})") from None
 
-    def glob(self, pattern):
+    def glob(self, pattern, missing_ok=False):
         found = [rel for rel in self.data if Path(rel).match(pattern) and rel.count("/") == pattern.count("/")]
-        if not found:
+        if not found and not missing_ok:
             raise ReportError(f"{self.folder / pattern}: no such JSON")
         return found
 
@@ -122,9 +122,10 @@ class Group:
     command: str | None = None  # None: the JSON's own "command" field; "": not recorded
     runs: dict = field(default_factory=dict)  # a by-step JSON's runs: name -> (labels or clusters, seed)
     headline: dict = field(default_factory=dict)  # Tables 2, 3 and throughput: the README rows it gives
+    optional: bool = False  # its JSON may not be there yet (a GPU session's): then the group is left out
 
     def files_in(self, results):
-        return [rel for pattern in self.files for rel in sorted(results.glob(pattern))]
+        return [rel for pattern in self.files for rel in sorted(results.glob(pattern, missing_ok=self.optional))]
 
     def where(self, results):
         """The machine and the command, as the spec or the group's first JSON records them."""
@@ -275,6 +276,9 @@ LEVERS = [
     Group("CPU, batch 100: each lever undone in turn", ["levers_cpu.json"], None,
           "python benchmarks/levers.py --data-root ../shared/data --rounds 5 --steps 20 --json "
           "benchmarks/results/levers_cpu.json"),
+    Group("GPU, batch 100, CUDA graph: each lever undone in turn", ["levers_gpu.json"], None,
+          "bash benchmarks/gpu_suite.sh DATA_ROOT OUT_DIR (python benchmarks/levers.py --data-root DATA_ROOT "
+          "--rounds 5 --steps 50 --json OUT_DIR/levers_gpu.json)", optional=True),
 ]
 
 SCALING_FLAGS = "--batch-sizes 1000 --threads 1 --rounds 2 --steps 8 --warmup 3 --data-root ../shared/data --json"
@@ -424,7 +428,7 @@ def per_record(results, groups):
 def lever_tables(results, groups):
     """A subsection per group of benchmarks/levers.py records: each lever undone, its step time and saving."""
     blocks = []
-    for group in groups:
+    for group in [group for group in groups if group.files_in(results)]:
         rows = []
         for rel in group.files_in(results):
             for r in results.records(rel):
