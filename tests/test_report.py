@@ -144,3 +144,16 @@ def test_broken_or_unknown_json_is_one_line_of_error(copy, damage, named):
     status, err = report(*copy["args"])
     assert status == 1 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("report.py: ") and str(final) in err and named in err
+
+
+def test_the_gpu_lever_table_appears_once_a_gpu_session_brings_its_json(copy):
+    assert report(*copy["args"]) == (0, "")
+    assert "GPU, batch 100, CUDA graph" not in copy["performance"].read_text()  # not there yet: left out, no error
+    records = json.loads((RESULTS / "levers_cpu.json").read_text())
+    for r in records:
+        r.update(device="cuda", device_name="NVIDIA H200", cuda_graph=True, step_ms_median=r["step_ms_median"] / 30)
+    (copy["results"] / "levers_gpu.json").write_text(json.dumps(records))
+    assert report(*copy["args"]) == (0, "")
+    page = copy["performance"].read_text()
+    table = page[page.index("GPU, batch 100, CUDA graph"):]
+    assert "NVIDIA H200 (cuda)" in table and f"[{records[0]['step_ms_median']:.1f}](../results/levers_gpu.json)" in table
