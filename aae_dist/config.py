@@ -64,7 +64,7 @@ class TrainConfig:
              "AAE paper's likelihood model (Table 1) as keil555/AAE_paddle trains it (z 8, 2 x 1200, dropout 0.2, "
              "prior std 5, Gaussian encoder, Adam 2e-4 / 1e-4, 120,000 steps, --ema-decay 0.999); each other one is a "
              "row of the paper's tables, its variant's recipe with that row's flags: semi-100, semi-1000, semi-all "
-             "(Table 2), clusters-16, clusters-30 (Table 3), supervised, dimred-2d, dimred-10d (docs/recipes.md)",
+             "(Table 2), clusters-16, clusters-30 (Table 3), supervised, dimred-2d, dimred-10d (docs/training.md)",
         choices=tuple(PRESETS)))
     # data
     data_root: str = field(default_factory=_default_data_root, metadata=dict(
