@@ -239,7 +239,7 @@ DIM_REDUCTION_COMMAND = ("aae-train --model dim-reduction --num-labels 1000 --z-
 DIM_REDUCTION = [Group("the recipe (`--model dim-reduction`), 1000 labels",
                        ["dim_reduction/dimred*_seed*_eval.json"],
                        "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-03, one thread per run, two or three runs side by "
-                       "side (50-65 min a run)", DIM_REDUCTION_COMMAND, headline={"2": "", "10": ""})]
+                       "side (about an hour a run)", DIM_REDUCTION_COMMAND, headline={"2": "", "10": ""})]
 NOT_VERIFIED = {"2": "not verified", "10": "not verified"}  # the paper's figures for these settings
 
 THROUGHPUT = [  # headline: the README's ratios, {what: the record's fields} (else impl aae_dist, batch 100, eager)
