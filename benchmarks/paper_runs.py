@@ -45,12 +45,12 @@ ROWS = {
     "clu16": (f"{CLUSTERING} --clusters 16", 8000),
     "clu30": (f"{CLUSTERING} --clusters 30", 8000),
     # Table 3's 30-cluster row: the recipe's cosine over 16,000 steps (chosen over 8,000 by the validation split)
-    "clu30_16k": (f"{CLUSTERING} --clusters 30", 16000),
+    "clu30_16k": (f"{CLUSTERING} --preset clusters-30", 16000),
     "clu16_long": (f"{CLUSTERING} --clusters 16", None),  # its schedule over as many steps as the budget allows
-    "sup": ("--model supervised --eval-every 5000", 20000),  # the supervised AAE's recipe (TSTR, label consistency)
+    "sup": ("--preset supervised --eval-every 5000", 20000),  # the supervised AAE's recipe (TSTR, label consistency)
     # the dimensionality-reduction AAE (section 7): 2-D and 10-D representations with 1000 labels
-    "dimred2": ("--model dim-reduction --num-labels 1000 --z-dim 2", 8000),
-    "dimred10": ("--model dim-reduction --num-labels 1000 --z-dim 10", 8000),
+    "dimred2": ("--preset dimred-2d", 8000),
+    "dimred10": ("--preset dimred-10d", 8000),
     # Table 1: keil555/AAE_paddle's recipe (200 epochs; --preset paper is it with --ema-decay 0.999), and 1henrypage's
     # reading of the paper's appendix (its 2000 epochs do not fit a budget: the run stops where the budget ends)
     # the preset's moving average (0.999): 340.1 nats at 80,000 steps on the CPU; keil_raw is the recipe without it

@@ -428,16 +428,19 @@ def per_record(results, groups):
 def lever_tables(results, groups):
     """A subsection per group of benchmarks/levers.py records: each lever undone, its step time and saving."""
     blocks = []
-    for group in [group for group in groups if group.files_in(results)]:
+    for group in groups:
+        files = group.files_in(results)
+        if not files:  # an optional group whose JSON is not there yet
+            continue
         rows = []
-        for rel in group.files_in(results):
+        for rel in files:
             for r in results.records(rel):
                 saving = r.get("saving_ms")
                 rows.append(["none (all levers)" if saving is None else r["lever"],
                              Num(f"{results.get(rel, 'step_ms_median', obj=r):.1f}", rel),
                              "" if saving is None else Num(f"{results.get(rel, 'saving_ms', obj=r):.1f}", rel),
                              Num(f"{results.get(rel, 'samples_per_s', obj=r):.0f}", rel), r.get("predicted") or ""])
-        first = results.records(group.files_in(results)[0])[0]
+        first = results.records(files[0])[0]
         machine = (f"{first.get('device_name')} ({first.get('device')}), torch {first.get('torch_version')}, "
                    f"{first.get('threads')} threads, {first.get('rounds')} x {first.get('steps')} steps each, "
                    f"{first.get('date')}")
