@@ -25,7 +25,6 @@ from aae_dist.checkpoints import list_checkpoints, read_state
 from aae_dist.tracking import parse
 
 SEMI = "--model semi-supervised --eval-every 5000 --keep-checkpoints 2"
-AFFINE_16K = "--affine-consistency 1 --batch-size 100 --validation-images 5000"
 CLUSTERING = "--model clustering --eval-every 5000 --keep-checkpoints 2"
 # name: (train.py flags, the recipe's own length in steps or None: as many as the budget allows). Every row runs as
 # NAME (seed 0), NAME_seed1 and NAME_seed2 (RECIPES below): the tables report the mean of three seeds.
@@ -43,7 +42,8 @@ ROWS = {
     "semi1000_aff": (f"{SEMI} --num-labels 1000 --affine-consistency 1", None),
     "semiall_aff": (f"{SEMI} --num-labels all --affine-consistency 1 --ema-decay 0.999", None),
     # the CPU runs of 2026-12-03 exactly (cosine over 16,000 steps at batch 100, 5,000 validation images)
-    "semi100_aff16k": (f"{SEMI} --preset semi-100 {AFFINE_16K}", 16000),
+    "semi100_aff16k": (f"{SEMI} --preset semi-100 --affine-consistency 1 --batch-size 100 --validation-images 5000",
+                       16000),
     "semi1000_aff16k": (f"{SEMI} --preset semi-1000", 16000),  # the preset is this recipe
     # the clustering recipe (--affine-consistency 5 --marginal-entropy 3, cosine): 6.6% at 8,000 steps on the CPU
     "clu16": (f"{CLUSTERING} --clusters 16", 8000),

@@ -171,11 +171,12 @@ TABLE1 = [
 ]
 
 SEMI_AFFINE = ("aae-train --preset semi-N --affine-consistency 1 --batch-size 100 --steps 16000 --validation-images 5000 "
-               "(since 2026-12-03 `--preset semi-1000` alone) --eval-every 2000 --checkpoint-every 2000 --seed S --data-root ../shared/data --no-download --output-dir "
+               "--eval-every 2000 --checkpoint-every 2000 --seed S --data-root ../shared/data --no-download --output-dir "
                "RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data --validation-images 5000 --json ...")
 
 TABLE2 = [
-    Group("the recipe at batch 100 with `--affine-consistency 1`, 16,000 steps, 5,000 validation images",
+    Group("the recipe at batch 100 with `--affine-consistency 1`, 16,000 steps, 5,000 validation images (with 1000 "
+          "labels `--preset semi-1000` since 2026-12-03)",
           ["semi_supervised/cpu_aff_semi*_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-03, one thread a run, three or four runs side by side (about "
           "60 min a run)", SEMI_AFFINE, headline={"1000": " (`--preset semi-1000`)"}),
