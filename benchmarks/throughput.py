@@ -63,6 +63,9 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=20, help="timed steps per configuration and round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all configurations (interleaved)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (compilation happens here)")
+    parser.add_argument("--floor-reps", type=int, default=20,
+                        help="times each of the floor's products (and the copy) is timed, hot and cold, per round: "
+                             "fewer is faster and noisier")
     parser.add_argument("--seed-baseline", action="store_true", help="also time the lecture's loop (fp32)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--data-root", default=os.environ.get("AAE_DATA_ROOT", "./data"))
@@ -238,7 +241,7 @@ def step_products(trainer):
     return recorder.calls, optimizer_bytes
 
 
-def time_alone(func, arguments, device, flush, reps=20):
+def time_alone(func, arguments, device, flush, reps):
     """(median seconds, median seconds with cold caches, FLOPs) of one recorded product, run alone on fresh tensors
     of its shapes: repeated (its operands stay in the caches), and after flush() evicts them (as in a real step,
     where each weight is read once between the other layers' traffic)."""
@@ -256,19 +259,22 @@ def time_alone(func, arguments, device, flush, reps=20):
     return hot, statistics.median(cold), counter.get_total_flops()
 
 
-def copy_bandwidth(device, megabytes=256, reps=10):
-    src = torch.empty(megabytes * 2**20 // 4, device=device).normal_()
+def copy_bandwidth(device, reps, megabytes=256):
+    src = torch.ones(megabytes * 2**20 // 4, device=device)
     dst = torch.empty_like(src)
     return 2 * src.numel() * 4 / statistics.median(timed(lambda: dst.copy_(src), device) for _ in range(reps))
 
 
-def floor(products, optimizer_bytes, device, bandwidth, flush_megabytes=128):
+def floor(products, optimizer_bytes, device, bandwidth, reps, flush_megabytes=128):
     """The step's limit on this device: its products timed alone (each distinct one once) plus its optimizer
     bytes at the bandwidth of a large copy; and the same with every product's operands evicted first (cold_floor:
     what the products cost where nothing else runs but caches are as cold as a step leaves them)."""
     junk = torch.empty(flush_megabytes * 2**20 // 4, device=device)
-    cache = {}
-    timings = [cache.setdefault(repr(call), time_alone(*call, device, junk.zero_)) for call in products]
+    cache = {}  # repr of (op, operand shapes) -> its timing: a product that recurs in the step is timed once
+    for call in products:
+        if repr(call) not in cache:
+            cache[repr(call)] = time_alone(*call, device, junk.zero_, reps)
+    timings = [cache[repr(call)] for call in products]
     matmul_s, cold_s, flops = (sum(t[i] for t in timings) for i in range(3))
     adam_s = optimizer_bytes / bandwidth
     return dict(floor_s=matmul_s + adam_s, cold_floor_s=cold_s + adam_s, matmul_s=matmul_s, adam_s=adam_s,
@@ -375,9 +381,9 @@ def main():
     for _ in range(args.rounds):
         for configuration in configurations:
             configuration.time(args.steps)
+        bandwidth = copy_bandwidth(accelerator.device, max(1, args.floor_reps // 2))
         for key, (products, optimizer_bytes) in floors.items():
-            bandwidth = copy_bandwidth(accelerator.device)
-            measured[key].append({**floor(products, optimizer_bytes, accelerator.device, bandwidth),
+            measured[key].append({**floor(products, optimizer_bytes, accelerator.device, bandwidth, args.floor_reps),
                                   "copy_bytes_per_s": bandwidth})
     limits = {key: {name: statistics.median(m[name] for m in measurements) for name in measurements[0]}
               for key, measurements in measured.items()}

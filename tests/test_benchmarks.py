@@ -21,7 +21,7 @@ def test_throughput_writes_a_record_per_configuration(tmp_path):
     out = tmp_path / "bench.json"
     result = run_script("benchmarks/throughput.py", "--batch-sizes", "8,16", "--precision", "no,bf16", "--steps",
                         "3", "--rounds", "1", "--warmup", "1", "--hidden", "16", "--disc-hidden", "8", "--seed-baseline",
-                        "--data-root", DATA_ROOT, "--json", out)
+                        "--floor-reps", "2", "--data-root", DATA_ROOT, "--json", out)
     records = json.loads(out.read_text())
     configs = [(r["impl"], r["batch_size"], r["precision"]) for r in records]
     assert configs == [("aae_dist", 8, "no"), ("aae_dist", 8, "bf16"), ("seed", 8, "no"),
@@ -39,8 +39,8 @@ def test_throughput_writes_a_record_per_configuration(tmp_path):
 def test_throughput_times_any_variant(tmp_path, model):
     out = tmp_path / "bench.json"
     result = run_script("benchmarks/throughput.py", "--model", model, "--batch-sizes", "8", "--steps", "2",
-                        "--rounds", "1", "--warmup", "1", "--hidden", "16", "--disc-hidden", "8", "--data-root",
-                        DATA_ROOT, "--json", out)
+                        "--rounds", "1", "--warmup", "1", "--hidden", "16", "--disc-hidden", "8", "--floor-reps", "2",
+                        "--data-root", DATA_ROOT, "--json", out)
     (record,) = json.loads(out.read_text())
     assert record["model"] == model and record["step_samples_per_s"] > 0 and f"model {model}" in result.stdout
     assert record["floor_fraction"] > 0  # every variant has its own floor, recorded from its step
@@ -54,7 +54,7 @@ def linear_macs(sizes, rows, skip_first=False):
 def test_the_floor_counts_every_product_of_the_vanilla_step_forward_and_backward(tmp_path):
     out = tmp_path / "bench.json"
     run_script("benchmarks/throughput.py", "--batch-sizes", "8", "--steps", "2", "--rounds", "1", "--warmup", "0",
-               "--hidden", "16", "--disc-hidden", "8", "--data-root", DATA_ROOT, "--json", out)
+               "--hidden", "16", "--disc-hidden", "8", "--floor-reps", "2", "--data-root", DATA_ROOT, "--json", out)
     (record,) = json.loads(out.read_text())
     Q, P, D, b = [784, 16, 16, 2], [2, 16, 16, 784], [2, 8, 8, 1], 8
     # recon: Q and P forward, weight gradients, input gradients but Q's first (the images need none);
@@ -74,7 +74,7 @@ def test_throughput_of_conv_nets_on_streamed_colour_images(tmp_path):
     result = run_script("benchmarks/throughput.py", "--dataset", "npz", "--data-root", tmp_path / "rgb.npz",
                         "--arch", "conv", "--conv-width", "4", "--data-on-device", "no", "--workers", "1",
                         "--batch-sizes", "8", "--steps", "2", "--rounds", "1", "--warmup", "1", "--disc-hidden", "8",
-                        "--json", out)
+                        "--floor-reps", "2", "--json", out)
     (record,) = json.loads(out.read_text())
     assert record["arch"] == "conv" and record["image_shape"] == [3, 32, 32] and record["data_on_device"] == "no"
     assert record["batch_samples_per_s"] > 0 and record["floor_fraction"] > 0  # convolutions timed alone too
