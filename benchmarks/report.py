@@ -170,11 +170,19 @@ TABLE1 = [
           "runs/paper/checkpoints/step_N --data-root ../shared/data --json runs/paper/eval.json"),
 ]
 
-SEMI_AFFINE = ("aae-train --preset semi-N --affine-consistency 1 --batch-size 100 --steps 16000 --validation-images 5000 "
-               "--eval-every 2000 --checkpoint-every 2000 --seed S --data-root ../shared/data --no-download --output-dir "
-               "RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data --validation-images 5000 --json ...")
+SEMI_AFFINE = ("aae-train --model semi-supervised --num-labels N --affine-consistency 1 --batch-size 100 --steps 16000 "
+               "--validation-images 5000 --eval-every 2000 --checkpoint-every 2000 --seed S --data-root ../shared/data "
+               "--no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
+               "--validation-images 5000 --json ...")
 
 TABLE2 = [
+    Group("the recipe at batch 100 with `--affine-consistency 1 --marginal-entropy 3`, 16,000 steps, 5,000 "
+          "validation images (`--preset semi-100` since 2026-12-04)",
+          ["semi_supervised/cpu_aff_me3_semi100_16000_seed*_eval.json"],
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04, one thread a run, three runs side by side (about 85 min a "
+          "run)", "aae-train --preset semi-100 --eval-every 2000 --checkpoint-every 2000 --seed S --data-root "
+          "../shared/data --no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
+          "--json ...", headline={"100": " (`--preset semi-100`)"}),
     Group("the recipe at batch 100 with `--affine-consistency 1`, 16,000 steps, 5,000 validation images (with 1000 "
           "labels `--preset semi-1000` since 2026-12-03)",
           ["semi_supervised/cpu_aff_semi*_16000_seed*_eval.json"],
@@ -182,8 +190,7 @@ TABLE2 = [
           "60 min a run)", SEMI_AFFINE, headline={"1000": " (`--preset semi-1000`)"}),
     Group("the recipe (batch 400, marginal D's), `--eval-every` at the last step all its runs logged",
           ["semi_supervised/h200/recipe_b400_marginal_test_error_by_step.json"],
-          runs={"s0": ("100", 0), "s1": ("100", 1), "s2": ("100", 2), "l1000": ("1000", 0), "all": ("all", 0)},
-          headline={"100": ""}),
+          runs={"s0": ("100", 0), "s1": ("100", 1), "s2": ("100", 2), "l1000": ("1000", 0), "all": ("all", 0)}),
     Group("the recipe with `--ema-decay 0.999 --steps 16000`, the moving average",
           ["semi_supervised/cpu_semiall_ema_eval_16k.json"], f"{CPU2}, 2 threads, 2026-12-01 (95 min)",
           "python launch/train.py --model semi-supervised --num-labels all --steps 16000 --ema-decay 0.999 "
