@@ -19,30 +19,30 @@ def records(run_dir):
 
 @needs_mnist
 def test_seed_recipe_learns_on_real_mnist(tmp_path):
-    """The lecture's networks and optimizers for 300 steps through `accelerate launch`: every output is written
-    and the reconstruction loss falls by at least a third."""
+    """The lecture's networks and optimizers for 150 steps through `accelerate launch`: every output is written
+    and the reconstruction loss falls by at least a third (the golden run's: 0.42 at step 50, 0.25 at 150)."""
     run = tmp_path / "run"
-    result = run_script("launch/train.py", "--steps", "300", "--data-root", DATA_ROOT, "--no-download",
-                        "--output-dir", run, "--log-every", "10", "--sample-every", "100",
-                        "--checkpoint-every", "150", launcher=(*ACCELERATE, "--num_processes", "1"),
+    result = run_script("launch/train.py", "--steps", "150", "--data-root", DATA_ROOT, "--no-download",
+                        "--output-dir", run, "--log-every", "10", "--sample-every", "50",
+                        "--checkpoint-every", "75", launcher=(*ACCELERATE, "--num_processes", "1"),
                         env={"ACCELERATE_USE_CPU": "1"})
     assert "global batch 100" in result.stdout
 
     config = json.loads((run / "config.json").read_text())
-    assert config["steps"] == 300 and config["hidden"] == 1000 and config["z_dim"] == 2
+    assert config["steps"] == 150 and config["hidden"] == 1000 and config["z_dim"] == 2
     assert config["world_size"] == 1 and config["global_batch_size"] == 100
     assert config["cuda_graph"] == "auto" and config["resolved_cuda_graph"] is False  # no GPU: eager steps
 
     log = records(run)
-    assert [r["step"] for r in log] == list(range(10, 301, 10))
+    assert [r["step"] for r in log] == list(range(10, 151, 10))
     assert all(METRIC_KEYS <= r.keys() for r in log)
     assert all(0 < r["d_real"] < 1 and 0 < r["d_fake"] < 1 and r["samples_per_s"] > 0 for r in log)
     assert log[-1]["recon_loss"] <= log[0]["recon_loss"] * 2 / 3, (log[0], log[-1])
 
-    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_{s:06d}.png" for s in (100, 200, 300)]
-    assert Image.open(run / "samples" / "step_000300.png").size == (302, 302)  # 10 x 10 tiles of 28 + padding
-    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000150", "step_000300"]
-    assert {p.name for p in (run / "checkpoints" / "step_000300").iterdir()} == {  # named after the model's names
+    assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_{s:06d}.png" for s in (50, 100, 150)]
+    assert Image.open(run / "samples" / "step_000150.png").size == (302, 302)  # 10 x 10 tiles of 28 + padding
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step_000075", "step_000150"]
+    assert {p.name for p in (run / "checkpoints" / "step_000150").iterdir()} == {  # named after the model's names
         "encoder.safetensors", "decoder.safetensors", "discriminator.safetensors", "optim_P.bin", "optim_Q_enc.bin",
         "optim_Q_gen.bin", "optim_D.bin", "random_states_0.pkl", "trainer_state.json"}
 
