@@ -64,8 +64,8 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=int, default=3, help="rounds over all configurations (interleaved)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (compilation happens here)")
     parser.add_argument("--floor-reps", type=int, default=20,
-                        help="times each of the floor's products (and the copy) is timed, hot and cold, per round: "
-                             "fewer is faster and noisier")
+                        help="times each of the floor's products is timed, hot and cold, per round (the copy: half "
+                             "as many): fewer is faster and noisier")
     parser.add_argument("--seed-baseline", action="store_true", help="also time the lecture's loop (fp32)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--data-root", default=os.environ.get("AAE_DATA_ROOT", "./data"))
@@ -88,6 +88,8 @@ def parse_args(argv=None):
     args.precision = args.precision.split(",")
     args.compile = [{"off": False, "on": True}[c] for c in args.compile.split(",")]
     args.cuda_graph = [{"off": False, "on": True}[c] for c in args.cuda_graph.split(",")]
+    if args.floor_reps < 1:
+        parser.error(f"--floor-reps must be at least 1, got {args.floor_reps}")
     if not set(args.precision) <= set(DTYPES):
         parser.error(f"--precision: choose from {', '.join(DTYPES)}")
     return args
