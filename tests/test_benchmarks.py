@@ -46,6 +46,12 @@ def test_throughput_times_any_variant(tmp_path, model):
     assert record["floor_fraction"] > 0  # every variant has its own floor, recorded from its step
 
 
+def test_throughput_refuses_no_floor_repetitions_in_one_line():
+    result = run_script("benchmarks/throughput.py", "--floor-reps", "0", check=False)
+    assert result.returncode == 2 and result.stderr.strip().splitlines()[-1] == (
+        "throughput.py: error: --floor-reps must be at least 1, got 0")
+
+
 def linear_macs(sizes, rows, skip_first=False):
     return rows * sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))  - (rows * sizes[0] * sizes[1] if skip_first else 0)
 
