@@ -16,10 +16,12 @@ from aae_dist.losses import reconstruction_loss
 from aae_dist.networks import decoder, encoder
 
 from conftest import DATA_ROOT, DDP_CPU, REPO, TINY, needs_mnist, run_script, tiny_config
+from golden.record import cpu_model
 
 GOLDEN = REPO / "tests" / "golden"
-# The golden runs were recorded with torch's default threads: 2 (this machine's cores) in one process, and 1 per
-# process under `accelerate launch --multi_gpu` (which sets OMP_NUM_THREADS=1). Other thread counts round differently.
+# The golden runs were recorded (tests/golden/record.py) with torch's default threads on a 2-core machine: 2 in one
+# process, and 1 per process under `accelerate launch --multi_gpu` (which sets OMP_NUM_THREADS=1). Other thread
+# counts round differently.
 THREADS, DDP_THREADS = {"OMP_NUM_THREADS": "2"}, {"OMP_NUM_THREADS": "1"}
 LEGACY_RUN = REPO / "tests" / "fixtures" / "legacy_run"  # written by version 0.1 (a41e871): 10 steps, hidden 8
 
@@ -29,16 +31,12 @@ def digests(path):
             for key, value in load_file(path).items()}
 
 
-def cpu_model():
-    with open("/proc/cpuinfo") as f:
-        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
-
-
 def assert_matches_golden(run, golden):
     """Bitwise the weights, and exactly the metrics, of the golden run (samples/s aside: it is a timing), on the
-    CPU model it was recorded on. Another CPU rounds matrix products differently, and 300 steps of training grow
-    those differences: there the sum of the absolute values of every tensor must agree to a relative 1e-3 and the
-    metrics to 2e-3 (an AMD EPYC measured 4e-4 and 5e-4; a signed sum, nearly cancelling, drifts by 1%)."""
+    CPU model it was recorded on. Another CPU rounds matrix products differently, and training grows those
+    differences: there the sum of the absolute values of every tensor must agree to a relative 1e-3 and the metrics
+    to 2e-3 (at 300 steps, an AMD EPYC against an Intel Xeon measured 4e-4 and 5e-4; a signed sum, nearly
+    cancelling, drifts by 1%)."""
     expected = json.loads((GOLDEN / golden).read_text())
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     records = [{k: v for k, v in r.items() if k != "samples_per_s"} for r in records]
@@ -57,15 +55,15 @@ def assert_matches_golden(run, golden):
 # ------------------------------------------------------------------ nothing changes for today's users
 @needs_mnist
 def test_vanilla_computes_bitwise_what_version_0_1_computed(tmp_path):
-    """tests/golden/vanilla_single.json: the README's seed command at 300 steps, recorded with version 0.1."""
-    run_script("launch/train.py", "--cpu", "--seed", "0", "--steps", "300", "--log-every", "50", "--data-root",
+    """tests/golden/vanilla_single.json: the README's seed command at 100 steps, recorded with version 0.1."""
+    run_script("launch/train.py", "--cpu", "--seed", "0", "--steps", "100", "--log-every", "50", "--data-root",
                DATA_ROOT, "--no-download", "--output-dir", tmp_path, env=THREADS)
     assert_matches_golden(tmp_path, "vanilla_single.json")
 
 
 @needs_mnist
 def test_vanilla_ddp_computes_bitwise_what_version_0_1_computed(tmp_path):
-    run_script("launch/train.py", "--cpu", "--seed", "0", "--steps", "300", "--log-every", "50", "--batch-size", "50",
+    run_script("launch/train.py", "--cpu", "--seed", "0", "--steps", "100", "--log-every", "50", "--batch-size", "50",
                "--data-root", DATA_ROOT, "--no-download", "--output-dir", tmp_path, launcher=DDP_CPU,
                env={"ACCELERATE_USE_CPU": "1", **DDP_THREADS})
     assert_matches_golden(tmp_path, "vanilla_ddp.json")
