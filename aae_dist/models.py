@@ -77,6 +77,7 @@ class ModelConfig:
     vat_eps: float = 2.0
     affine_consistency: float = 0.0
     affine_std: float = 0.1
+    affine_labelled: bool = False
     head_distance: float = 3.0
     discriminator_steps: int = 1
     prior: dict = field(default_factory=lambda: {"name": "gaussian", "std": 1.0})

@@ -16,6 +16,10 @@ MODELS = {"vanilla": ["--model", "vanilla"],
           "supervised": ["--model", "supervised", "--label-to-discriminator"],
           "conv": ["--arch", "conv", "--conv-width", "4"],
           "semi-supervised": ["--model", "semi-supervised", "--num-labels", "30", "--input-noise", "0"],
+          # the affine views of the unlabelled and the labelled images, with SGD (as the clustering recipe, below)
+          "semi-supervised-affine": ["--model", "semi-supervised", "--num-labels", "30", "--input-noise", "0",
+                                     "--affine-consistency", "1", "--affine-labelled", "--optimizer", "sgd",
+                                     "--lr-recon", "0.01", "--lr-reg", "0.01", "--lr-cls", "0.01"],
           # the cluster heads: a network trained in the reconstruction phase, with a cost of their own
           "dim-reduction": ["--model", "dim-reduction", "--num-labels", "30", "--input-noise", "0"],
           # each clustering case isolates one term (the recipe turns on --marginal-entropy and --affine-consistency)

@@ -106,6 +106,7 @@ def test_the_headline_numbers_are_those_of_the_json(copy):
                key=lambda e: max(e["parzen_validation_ll"].values()))  # chosen by the validation images
     semi100 = [load(f"semi_supervised/cpu_aff_me3_semi100_16000_seed{s}_eval.json")["test_error"] for s in range(3)]
     semi1000 = [load(f"semi_supervised/cpu_aff_semi1000_16000_seed{s}_eval.json")["test_error"] for s in range(3)]
+    semiall = [load(f"semi_supervised/cpu_semiall_b100_aff_16000_seed{s}_eval.json")["test_error"] for s in range(3)]
     clusters = [load(f"clustering_cpu/clu16_recipe_seed{s}_eval.json")["test_error"] for s in range(3)]
     clusters30 = [load(f"clustering_cpu/clu30_16k_seed{s}_eval.json")["test_error"] for s in range(3)]
     cpu = {(r["impl"], r["precision"], r["compile"]): r["step_samples_per_s"] for r in load("throughput_cpu.json")
@@ -115,7 +116,7 @@ def test_the_headline_numbers_are_those_of_the_json(copy):
     for figure in [f"{best['parzen_ll']:.1f} ± {best['parzen_ll_stderr']:.1f}",
                    f"{100 * statistics.mean(semi100):.2f} (mean of",
                    f"{100 * statistics.mean(semi1000):.2f} (mean of",
-                   f"{100 * load('semi_supervised/cpu_semiall_ema_eval_16k.json')['test_error']:.2f}",
+                   f"{100 * statistics.mean(semiall):.2f} (mean of",
                    f"{100 * statistics.mean(clusters):.2f} (mean of",
                    f"{100 * statistics.mean(clusters30):.2f} (mean of",
                    f"{100 * load('supervised/eval_final.json')['tstr_accuracy']:.2f}",

@@ -112,6 +112,25 @@ def test_affine_view_moves_each_image_by_its_own_transform():
     torch.testing.assert_close(view[1, :, -3:], x[1].view(12, 12)[:, -1:].expand(12, 3))  # the border fills in
 
 
+@needs_mnist
+def test_affine_labelled_classifies_each_labelled_image_moved_and_draws_the_other_priors_as_before(tmp_path):
+    config = dict(output_dir=str(tmp_path), model="semi-supervised", num_labels="100", input_noise=0.0, dropout=0.0,
+                  affine_consistency=1.0, batch_size=20)
+    plain, trainer = Trainer(tiny_config(**config)).batch(3), Trainer(tiny_config(**config, affine_labelled=True))
+    batch, model = trainer.batch(3), trainer.model
+    assert batch.keys() - plain.keys() == {"affine_noise_labelled"}
+    assert all(torch.equal(batch[key], plain[key]) for key in plain)  # its draw comes after the others
+    x, labels, noise = batch["x_labelled"], batch["y_labelled"], batch["affine_noise_labelled"]
+    assert noise.shape == (20, 6) and 0.05 < noise.std() < 0.2  # --affine-std 0.1
+    loss = model.classify(SimpleNamespace(**model.networks), batch)["class_loss"]
+
+    def cross_entropy(images):
+        return torch.nn.functional.cross_entropy(model.split(model.encoder(images))[0].float(), labels)
+
+    torch.testing.assert_close(loss, cross_entropy(model.affine_view(x, noise)))
+    assert not torch.allclose(loss, cross_entropy(x))
+
+
 def test_vat_perturbation_has_norm_eps_and_changes_q_y_more_than_random_ones():
     torch.manual_seed(0)
     model = AAE(ModelConfig(model="clustering", clusters=8, vat=1.0, vat_eps=0.5, hidden=64, z_dim=2, dropout=0.0,

@@ -58,8 +58,9 @@ def test_seed_recipe_learns_on_real_mnist(tmp_path):
 @pytest.mark.parametrize("model, flags", [("vanilla", []), ("supervised", []),
                                          # without its recipe's --eval-every (whose record ends the first half)
                                          # and cosine schedule (whose horizon is --steps)
+                                         # with --affine-labelled: a prior draw of its own
                                          ("dim-reduction", ["--eval-every", "0", "--lr-schedule", "constant",
-                                                            "--batch-size", "100"])])
+                                                            "--batch-size", "100", "--affine-labelled"])])
 def test_resume_computes_what_the_uninterrupted_run_would(tmp_path, model, flags, script):
     common = [*TINY, "--model", model, *flags, "--log-every", "5", "--checkpoint-every", "10", "--sample-every", "20"]
     script("launch/train.py", *common, "--steps", "20", "--output-dir", tmp_path / "whole")

@@ -12,6 +12,7 @@ categorical prior (one-hot vectors), D_z teaches q(z) to look like the Gaussian 
                        with affine_consistency w, + w KL(q(y|x) || q(y|A(x))), A a random affine transform)
   4. classification   Q train on a mini-batch of the labelled subset (--num-labels);
                       loss cross-entropy of y;                                           optim_Q_cls
+                      (with affine_labelled, each labelled image moved by a random affine transform)
 Phases 1-3 see every training image, without its label; only phase 4 reads labels, those of the subset.
 """
 
@@ -31,7 +32,7 @@ from ..sampling import style_grid_codes
 class SemiSupervisedAAE(AAE, name="semi-supervised"):
     conditional = needs_labels = decodes_classes = categorical = uses_labelled_subset = True
     own_flags = ("num_labels", "lr_cls", "momentum_cls", "label_to_discriminator", "marginal_entropy", "vat", "vat_eps",
-                 "affine_consistency", "affine_std")
+                 "affine_consistency", "affine_std", "affine_labelled")
     # The recipe of docs/recipes.md ("Semi-supervised classification and clustering"): the paper's networks (2 x 1000
     # everywhere, a 10-D style code, input noise of std 0.3, no dropout) and its two marginal discriminators, trained
     # with Adam on a cosine schedule at batch 400. On an H200 the test error with 100 labels was 2.7-3.3% (3 seeds)
@@ -49,12 +50,14 @@ class SemiSupervisedAAE(AAE, name="semi-supervised"):
                                                  c.disc_dropout)}
 
     def priors(self):
-        # the random draws of --vat (the power iteration's start) and --affine-consistency (each image's transform)
-        # are drawn with the priors: a pure function of (seed, step, rank), so that DDP equals one process
+        # the random draws of --vat (the power iteration's start) and --affine-consistency and --affine-labelled (each
+        # image's transform) are drawn with the priors: a pure function of (seed, step, rank), so that DDP equals one
+        # process; each after those drawn before it, so that a run without it draws what it always drew
         c = self.config
         vat = {"vat_direction": GaussianPrior(math.prod(c.image_shape))} if c.vat else {}
         affine = {"affine_noise": GaussianPrior(6, c.affine_std)} if c.affine_consistency else {}
-        return {"z_prior": self.prior, "y_prior": CategoricalPrior(self.classes), **vat, **affine}
+        labelled = {"affine_noise_labelled": GaussianPrior(6, c.affine_std)} if c.affine_labelled else {}
+        return {"z_prior": self.prior, "y_prior": CategoricalPrior(self.classes), **vat, **affine, **labelled}
 
     def optimizers(self):
         return {"optim_P": (self.decoder, "lr_recon"), "optim_Q_enc": (self.encoder, "lr_recon"),
@@ -169,7 +172,10 @@ class SemiSupervisedAAE(AAE, name="semi-supervised"):
         return self.config.vat_eps * F.normalize(gradient.flatten(1).float(), dim=1).view_as(x).to(x.dtype)
 
     def classify(self, nets, batch):
-        logits, _ = self.heads(nets.encoder, batch["x_labelled"])
+        x = batch["x_labelled"]
+        if self.config.affine_labelled:
+            x = self.affine_view(x, batch["affine_noise_labelled"])
+        logits, _ = self.heads(nets.encoder, x)
         logits, labels = logits.float(), batch["y_labelled"]
         return {"class_loss": F.cross_entropy(logits, labels),
                 "class_accuracy": (logits.argmax(1) == labels).float().mean()}
