@@ -47,6 +47,10 @@ ROWS = {
     "semi1000_aff16k": (f"{SEMI} --preset semi-1000", 16000),  # the preset is this recipe
     # with --marginal-entropy 3: seed 2 of semi100_aff16k had its class head call 4s 9s (6.0% against 1.9 and 2.1)
     "semi100_aff_me3_16k": (f"{SEMI} --preset semi-100", 16000),  # the preset is this recipe
+    # the labelled images augmented too (--affine-labelled), with 1000 and with all labels
+    "semi1000_afflab16k": (f"{SEMI} --preset semi-1000 --affine-labelled", 16000),
+    "semiall_aff16k": (f"{SEMI} --preset semi-all", 16000),  # the preset is this recipe
+    "semiall_afflab16k": (f"{SEMI} --preset semi-all --affine-labelled", 16000),
     # the clustering recipe (--affine-consistency 5 --marginal-entropy 3, cosine): 6.6% at 8,000 steps on the CPU
     "clu16": (f"{CLUSTERING} --clusters 16", 8000),
     "clu30": (f"{CLUSTERING} --clusters 30", 8000),
