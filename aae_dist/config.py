@@ -137,7 +137,8 @@ class TrainConfig:
              "change when a digit moves or tilts a little; 0: none"))
     affine_std: float = field(default=0.1, metadata=dict(
         help="--affine-consistency and --affine-labelled: std of the random affine matrix's entries around the "
-             "identity, in the image's coordinates of [-1, 1] (0.1: about 6 degrees, a tenth of the size, 1.4 pixels of shift on 28 x 28)"))
+             "identity, in the image's coordinates of [-1, 1] (0.1: about 6 degrees, a tenth of the size, 1.4 pixels "
+             "of shift on 28 x 28)"))
     affine_labelled: bool = field(default=False, metadata=dict(
         help="semi-supervised: the classification phase reads each labelled image moved by its own small affine "
              "transform (--affine-std), drawn anew every step: the labelled subset augmented"))
