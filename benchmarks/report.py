@@ -183,6 +183,13 @@ TABLE2 = [
           "run)", "aae-train --preset semi-100 --eval-every 2000 --checkpoint-every 2000 --seed S --data-root "
           "../shared/data --no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
           "--json ...", headline={"100": " (`--preset semi-100`)"}),
+    Group("`--preset semi-1000 --affine-labelled` (the labelled images augmented too; tried 2026-12-05, within the "
+          "seeds' spread of the preset)",
+          ["semi_supervised/cpu_afflab_semi1000_16000_seed*_eval.json"],
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04/05, one thread a run, three to five runs side by side "
+          "(about 100 min a run)", "aae-train --preset semi-1000 --affine-labelled --eval-every 2000 --checkpoint-every 2000 "
+          "--seed S --data-root ../shared/data --no-download --output-dir RUN; aae-evaluate --checkpoint RUN "
+          "--data-root ../shared/data --validation-images 5000 --json ..."),
     Group("the same with 1000 labels (`--preset semi-1000 --marginal-entropy 3`, tried 2026-12-04; the validation "
           "error chose `--preset semi-1000` without it)",
           ["semi_supervised/cpu_aff_me3_semi1000_16000_seed*_eval.json"],
