@@ -187,9 +187,9 @@ TABLE2 = [
           "seeds' spread of the preset)",
           ["semi_supervised/cpu_afflab_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04/05, one thread a run, three to five runs side by side "
-          "(about 100 min a run)", "aae-train --preset semi-1000 --affine-labelled --eval-every 2000 --checkpoint-every 2000 "
-          "--seed S --data-root ../shared/data --no-download --output-dir RUN; aae-evaluate --checkpoint RUN "
-          "--data-root ../shared/data --validation-images 5000 --json ..."),
+          "(about 100 min a run)", "aae-train --preset semi-1000 --affine-labelled --eval-every 2000 "
+          "--checkpoint-every 2000 --seed S --data-root ../shared/data --no-download --output-dir RUN; aae-evaluate "
+          "--checkpoint RUN --data-root ../shared/data --validation-images 5000 --json ..."),
     Group("the same with 1000 labels (`--preset semi-1000 --marginal-entropy 3`, tried 2026-12-04; the validation "
           "error chose `--preset semi-1000` without it)",
           ["semi_supervised/cpu_aff_me3_semi1000_16000_seed*_eval.json"],
@@ -405,9 +405,10 @@ def per_seed(results, groups, key_field, what, paper, title):
                         + [by_seed.get(seed, "") for seed in seeds] + [mean, sd, paper.get(key, "")])
             if key in group.headline:
                 ours = mean_sd(list(by_seed.values()), spell_out=True)[0] if len(mine) > 1 else mine[0][2]
-                headlines.append((key, (f"{title}, {key} {what}{group.headline[key]}", ours, paper[key])))
-    order = list(paper)  # the README's rows in the paper's order, whichever group gives them
-    headlines = [h for _, h in sorted(headlines, key=lambda kh: order.index(kh[0]) if kh[0] in order else len(order))]
+                headlines.append((list(paper).index(key), f"{title}, {key} {what}{group.headline[key]}", ours,
+                                  paper[key]))
+    # the README's rows in the paper's order, whichever group gives them
+    headlines = [h[1:] for h in sorted(headlines, key=lambda h: h[0])]
     return Table(["runs", what, "step"] + [f"seed {s}" for s in seeds] + ["mean", "sd", "the paper"], rows), headlines
 
 
