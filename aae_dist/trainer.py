@@ -206,7 +206,9 @@ class Trainer:
                 "global_batch_size": self.batches.global_batch_size, "steps_per_epoch": self.batches.steps_per_epoch,
                 "device": str(accelerator.device), "distributed_type": str(accelerator.distributed_type),
                 "resolved_mixed_precision": accelerator.mixed_precision, "resolved_cuda_graph": self.cuda_graph,
-                "torch": torch.__version__,
+                # a CPU's matrix products split their sums among the threads: one seed takes another path at
+                # another thread count, so the count is part of what reproduces a run
+                "cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
                 "accelerate": accelerate.__version__}
 
     # ---------------------------------------------------------------- one training step

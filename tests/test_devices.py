@@ -1,5 +1,6 @@
 """How a run takes the machine: the threads of each process of a multi-process CPU run, stated in the first line."""
 
+import json
 import os
 from types import SimpleNamespace
 
@@ -39,6 +40,8 @@ def test_one_process_keeps_torchs_own_thread_count(threads, monkeypatch):
 
 
 @needs_mnist
-def test_the_first_line_states_the_threads_per_process(tmp_path, script):
+def test_the_first_line_states_the_threads_per_process_and_config_json_records_them(tmp_path, script):
     out = script("launch/train.py", *TINY, "--cpu", "--steps", "2", "--log-every", "1", "--output-dir", tmp_path).stdout
     assert f"device cpu ({torch.get_num_threads()} threads per process)" in out.splitlines()[0]
+    # the same seed at another thread count takes another path (the products' sums are split by thread)
+    assert json.loads((tmp_path / "config.json").read_text())["cpu_threads"] == torch.get_num_threads()
