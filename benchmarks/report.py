@@ -175,6 +175,13 @@ SEMI_AFFINE = ("aae-train --model semi-supervised --num-labels N --affine-consis
                "--no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
                "--validation-images 5000 --json ...")
 
+def screen_command(flags):
+    """The command of a Table 2 run with a validation split: aae-train FLAGS, then aae-evaluate on the last step."""
+    return (f"aae-train {flags} --eval-every 2000 --checkpoint-every 2000 --seed S --data-root ../shared/data "
+            "--no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
+            "--validation-images 5000 --json ...")
+
+
 TABLE2 = [
     Group("the recipe at batch 100 with `--affine-consistency 1 --marginal-entropy 3`, 16,000 steps, 5,000 "
           "validation images (`--preset semi-100` since 2026-12-04)",
@@ -187,31 +194,23 @@ TABLE2 = [
           "seeds' spread of the preset)",
           ["semi_supervised/cpu_afflab_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04/05, one thread a run, three to five runs side by side "
-          "(about 100 min a run)", "aae-train --preset semi-1000 --affine-labelled --eval-every 2000 "
-          "--checkpoint-every 2000 --seed S --data-root ../shared/data --no-download --output-dir RUN; aae-evaluate "
-          "--checkpoint RUN --data-root ../shared/data --validation-images 5000 --json ..."),
+          "(about 100 min a run)", screen_command("--preset semi-1000 --affine-labelled")),
     Group("`--preset semi-1000 --ema-decay 0.999` (the weights' moving average; tried 2026-12-05, two seeds: the "
           "trained weights of the same runs gave 1.79 and 2.04, validation 1.72 and 1.92: "
           "`semi_supervised/cpu_semi1000_screens_by_step.json`)",
           ["semi_supervised/cpu_ema_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, two runs side by side (about 50 min a "
-          "run)", "aae-train --preset semi-1000 --ema-decay 0.999 --eval-every 2000 --checkpoint-every 2000 --seed S "
-          "--data-root ../shared/data --no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root "
-          "../shared/data --validation-images 5000 --json ..."),
+          "run)", screen_command("--preset semi-1000 --ema-decay 0.999")),
     Group("`--preset semi-1000 --ema-decay 0.999 --steps 32000` (the cosine over twice the steps; tried 2026-12-05, "
           "one seed: the lowest validation error was at 24,000 steps, 1.36% with test 1.60%, "
           "`semi_supervised/cpu_semi1000_screens_by_step.json`)",
           ["semi_supervised/cpu_ema_semi1000_32000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside other runs (about 110 min)",
-          "aae-train --preset semi-1000 --ema-decay 0.999 --steps 32000 --eval-every 2000 --checkpoint-every 2000 "
-          "--seed S --data-root ../shared/data --no-download --output-dir RUN; aae-evaluate --checkpoint RUN "
-          "--data-root ../shared/data --validation-images 5000 --json ..."),
+          screen_command("--preset semi-1000 --ema-decay 0.999 --steps 32000")),
     Group("`--preset semi-1000 --affine-consistency 3` (three times the affine term; tried 2026-12-05, one seed, "
           "within the preset's spread)", ["semi_supervised/cpu_aff3_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside another run (stopped at step 12,494 by "
-          "SIGTERM and resumed)", "aae-train --preset semi-1000 --affine-consistency 3 --eval-every 2000 "
-          "--checkpoint-every 2000 --seed S --data-root ../shared/data --no-download --output-dir RUN; aae-evaluate "
-          "--checkpoint RUN --data-root ../shared/data --validation-images 5000 --json ..."),
+          "SIGTERM and resumed)", screen_command("--preset semi-1000 --affine-consistency 3")),
     Group("the same with 1000 labels (`--preset semi-1000 --marginal-entropy 3`, tried 2026-12-04; the validation "
           "error chose `--preset semi-1000` without it)",
           ["semi_supervised/cpu_aff_me3_semi1000_16000_seed*_eval.json"],
