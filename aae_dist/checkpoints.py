@@ -35,6 +35,18 @@ def checkpoint_path(output_dir, step):
     return os.path.join(output_dir, CHECKPOINTS_DIR, f"step_{step:06d}")
 
 
+def best_path(output_dir):
+    """--keep-best: the checkpoint of the best evaluation so far (not a step_N: never pruned nor resumed from)."""
+    return os.path.join(output_dir, CHECKPOINTS_DIR, "best")
+
+
+def best_so_far(output_dir, metric):
+    """The value of `metric` that checkpoints/best was kept for, or None (none yet, or kept for another metric)."""
+    path = best_path(output_dir)
+    chosen = read_state(path).get("chosen_by", {}) if is_checkpoint(path) else {}
+    return chosen.get("value") if chosen.get("metric") == metric else None
+
+
 def list_checkpoints(output_dir, complete=True):
     """Checkpoint directories of a run, oldest first: the complete ones (with their state file), or all."""
     root = os.path.join(output_dir, CHECKPOINTS_DIR)
@@ -89,11 +101,13 @@ def load_training_state(path, networks, optimizers):
             group.update(hyperparameters)
 
 
-def publish(path, step, config, model_config):
-    """Finish the checkpoint being written at temporary_path(path): add its state file, then rename it to path."""
+def publish(path, step, config, model_config, chosen_by=None):
+    """Finish the checkpoint being written at temporary_path(path): add its state file (with chosen_by, the metric
+    and value checkpoints/best was kept for), then rename it to path."""
     tmp = temporary_path(path)
+    state = {"step": step, "config": asdict(config), "model_config": asdict(model_config)}
     with open(os.path.join(tmp, STATE_NAME), "w") as f:
-        json.dump({"step": step, "config": asdict(config), "model_config": asdict(model_config)}, f, indent=2)
+        json.dump({**state, "chosen_by": chosen_by} if chosen_by else state, f, indent=2)
     discard(path)  # the same step saved again (a resumed run that ends where it began)
     os.rename(tmp, path)
 

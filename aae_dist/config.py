@@ -204,6 +204,11 @@ class TrainConfig:
     sample_every: int = field(default=500, metadata=dict(help="steps between latent-lattice images"))
     checkpoint_every: int = field(default=1000, metadata=dict(help="steps between checkpoints"))
     keep_checkpoints: int = field(default=0, metadata=dict(help="keep only the newest K checkpoints (0: all)"))
+    keep_best: str = field(default="", metadata=dict(
+        help="with --eval-every: keep the weights of the evaluation with the lowest METRIC of the validation split "
+             "(e.g. val_error; needs --validation-images) in checkpoints/best, never pruned: early stopping "
+             "without the test set. Evaluate it with aae-evaluate --checkpoint RUN/checkpoints/best",
+        metavar="METRIC"))
     resume: bool = field(default=False, metadata=dict(help="continue from the newest checkpoint in --output-dir"))
     overwrite: bool = field(default=False, metadata=dict(
         help="start afresh in an --output-dir that holds a run, deleting its checkpoints, metrics, samples and W&B "
@@ -261,6 +266,13 @@ class TrainConfig:
                 raise ConfigError(f"unknown {flag(f.name)} {value!r}; choose one of {', '.join(choices)}")
         if self.prior in TWO_D_PRIORS and self.z_dim != 2:
             raise ConfigError(f"--prior {self.prior} is 2-D: use --z-dim 2 (got {self.z_dim})")
+        if self.keep_best:
+            if not self.keep_best.startswith("val_"):
+                raise ConfigError(f"--keep-best {self.keep_best}: choose by a metric of the validation split "
+                                  f"(val_error, val_recon_bce), never of the test set")
+            if not (self.eval_every and self.validation_images):
+                raise ConfigError(f"--keep-best {self.keep_best} needs --eval-every N and --validation-images N "
+                                  f"(MNIST: 5000), the evaluations it chooses among")
         if self.resume and self.output_dir is None:
             raise ConfigError("--resume needs --output-dir naming the run to continue")
         if self.resume and self.overwrite:
@@ -334,12 +346,12 @@ def train_parser(prog=None):
             action = argparse.BooleanOptionalAction if f.name in RECIPE_FIELDS else "store_true"
             parser.add_argument(flag(f.name), action=action, help=help_text)
             continue
-        if default is not None:
+        if default not in (None, ""):
             help_text += f" (default: {default})"
         kind = f.metadata.get("type") or {int: int, float: float}.get(type(default), str)
         choices = f.metadata.get("choices")
         parser.add_argument(flag(f.name), type=kind, help=help_text, choices=choices,
-                            metavar=None if choices else f.name.upper())
+                            metavar=None if choices else f.metadata.get("metavar", f.name.upper()))
     return parser
 
 

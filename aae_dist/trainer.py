@@ -131,6 +131,8 @@ class Trainer:
 
         if resume_from:
             self.load_checkpoint(resume_from)
+        # --keep-best: the lowest value of the metric so far (that of checkpoints/best, where a resumed run has one)
+        self.best = checkpoints.best_so_far(self.output_dir, config.keep_best) if config.keep_best else None
         self.tracker = Tracker(accelerator, self.output_dir, self.run_config(), wandb=config.wandb,
                                project=config.wandb_project, entity=config.wandb_entity, run_name=config.run_name,
                                resume_step=self.step)
@@ -318,7 +320,8 @@ class Trainer:
                 if self.step % config.sample_every == 0 or done:
                     self.save_samples()
                 if config.eval_every and (self.step % config.eval_every == 0 or done):
-                    self.evaluate()
+                    if self._is_best(self.evaluate()):
+                        self.save_checkpoint(best=True)
                 path = self.save_checkpoint() if self.step % config.checkpoint_every == 0 or done else None
                 if not done and self._stop_requested(stop):
                     progress.close()
@@ -330,6 +333,10 @@ class Trainer:
                                      image_size=config.image_size)
             for name, path in pictures.items():
                 self.tracker.log_image(f"pictures/{name}", path, self.step)
+            if self.best is not None:
+                best = checkpoints.best_path(self.output_dir)
+                print(f"aae_dist: lowest {config.keep_best} {self.best:.4f} at step "
+                      f"{checkpoints.read_state(best)['step']}: the weights in {best}")
         accelerator.wait_for_everyone()
         self.tracker.finish()
         accelerator.print(f"aae_dist: done; weights in {os.path.join(self.output_dir, 'model.safetensors')}")
@@ -400,12 +407,29 @@ class Trainer:
         """--eval-every: the model's test metrics (metrics.test_metrics: a batched pass) in metrics.jsonl and W&B,
         by the main process. With --ema-decay those of the average, and the trained weights' as raw_NAME."""
         if not self.accelerator.is_main_process:
-            return
+            return None
         with evaluating(self.model):
             record = self._eval_metrics(self.model)
         if self.ema is not None:
             record = {**self._eval_metrics(self.ema), **{f"raw_{k}": v for k, v in record.items()}}
         self.tracker.log(record, self.step)
+        return record
+
+    def _is_best(self, record):
+        """--keep-best METRIC: whether this evaluation's record (the main process's) has the lowest METRIC yet.
+        The main process decides; the others follow, as they all write the checkpoint."""
+        metric = self.config.keep_best
+        if not metric:
+            return False
+        decision = [None]
+        if self.accelerator.is_main_process:
+            if metric not in record:
+                raise AAEError(f"--keep-best {metric}: the evaluation records no {metric}; choose one of "
+                               f"{', '.join(name for name in record if name.startswith('val_'))}")
+            if self.best is None or record[metric] < self.best:
+                self.best = decision[0] = record[metric]
+        broadcast_object_list(decision)
+        return decision[0] is not None
 
     def _eval_metrics(self, model):
         """test_metrics on the test split and, with --validation-images, the same on the validation split as
@@ -418,13 +442,15 @@ class Trainer:
         return record
 
     # ---------------------------------------------------------------- checkpoints
-    def save_checkpoint(self):
-        """Every network and optimizer by name, the grad scaler and every process's RNG state."""
+    def save_checkpoint(self, best=False):
+        """Every network and optimizer by name, the grad scaler and every process's RNG state, in
+        checkpoints/step_N (or with best=True in checkpoints/best, replacing the one kept before)."""
         self._check_finite()  # a non-finite loss since the last log step: stop, naming its step and phase
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise AAEError(f"the weights are not finite at step {self.step}; no checkpoint written. Lower "
                            "--lr-recon/--lr-reg, then --resume from the last checkpoint")
-        path = checkpoints.checkpoint_path(self.output_dir, self.step)
+        path = checkpoints.best_path(self.output_dir) if best else checkpoints.checkpoint_path(self.output_dir,
+                                                                                               self.step)
         tmp = checkpoints.temporary_path(path)
         if self.accelerator.is_main_process:
             checkpoints.discard(tmp)  # left over by a run killed mid-write
@@ -435,7 +461,8 @@ class Trainer:
                 checkpoints.write_training_state(tmp, self.checkpointed_networks(), self.optimizers)
             self.accelerator.wait_for_everyone()  # every rank's RNG file is in before the checkpoint is published
             if self.accelerator.is_main_process:
-                checkpoints.publish(path, self.step, self.config, self.model.config)
+                chosen_by = dict(metric=self.config.keep_best, value=self.best) if best else None
+                checkpoints.publish(path, self.step, self.config, self.model.config, chosen_by)
         except (OSError, RuntimeError, SafetensorError) as error:  # a full disk, a quota, a vanished directory
             checkpoints.discard(tmp)
             raise AAEError(f"could not write the checkpoint of step {self.step} ({one_line(error, 120)}); its partial "

@@ -15,7 +15,9 @@ FLAGS = [*TINY, "--steps", "20", "--dropout", "0", "--disc-dropout", "0", "--log
 MODELS = {"vanilla": ["--model", "vanilla"],
           "supervised": ["--model", "supervised", "--label-to-discriminator"],
           "conv": ["--arch", "conv", "--conv-width", "4"],
-          "semi-supervised": ["--model", "semi-supervised", "--num-labels", "30", "--input-noise", "0"],
+          # with --keep-best: the main process evaluates and decides, and every rank writes checkpoints/best
+          "semi-supervised": ["--model", "semi-supervised", "--num-labels", "30", "--input-noise", "0",
+                              "--eval-every", "10", "--validation-images", "5000", "--keep-best", "val_error"],
           # the affine views of the unlabelled and the labelled images; with SGD, as the clustering recipe below: with
           # Adam the two terms together grew one process's rounding to 2% of encoder.0's scale in 20 steps (each alone
           # stayed within 5e-5, and one step's gradient of the global batch is its halves' mean to 1e-6, measured)
@@ -68,3 +70,7 @@ def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path, ddp_
     # the 20 steps did train (a test that could not tell two processes from none would pass on init weights)
     metrics = (ddp_runs / f"run_{name}" / "metrics.jsonl").read_text().splitlines()
     assert len([line for line in metrics if "samples_per_s" in line]) == 2
+    if "--keep-best" in MODELS[name]:  # the same evaluation chosen
+        best = [json.loads((run / "checkpoints" / "best" / "trainer_state.json").read_text())["step"]
+                for run in (ddp_runs / f"run_{name}", tmp_path / "run_single")]
+        assert best[0] == best[1]

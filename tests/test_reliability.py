@@ -270,6 +270,9 @@ def test_planted_pickles_are_refused_never_run(tmp_path, script, cli):
     ("train", ["--data-root", "/dev/null/data"], "could not download mnist into /dev/null/data/MNIST"),
     ("train", ["--keep-checkpoints", "-1"], "--keep-checkpoints must be a non-negative integer"),
     ("train", ["--code-noise", "-0.5"], "--code-noise must be >= 0"),
+    ("train", ["--keep-best", "test_error", "--eval-every", "10", "--validation-images", "5000"],
+     "never of the test set"),
+    ("train", ["--keep-best", "val_error", "--eval-every", "10"], "needs --eval-every N and --validation-images N"),
     ("evaluate", ["--num-samples", "0"], "--num-samples must be an integer > 1"),
 ])
 def test_bad_input_table(tmp_path, cli, script, flags, message):

@@ -3,6 +3,7 @@ changes what in each phase, the clustering rule, and a short run that learns to 
 
 import json
 import math
+import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -317,6 +318,37 @@ def test_validation_images_are_held_out_and_choose_without_the_test_set(tmp_path
     wider = load_training_set("mnist", DATA_ROOT, download=False, validation_images=10000)
     assert result["validation_images"] == 10000 and result["validation_error"] == pytest.approx(
         classification(AAE.from_pretrained(run), *wider.validation, wider)["test_error"])
+
+
+@needs_mnist
+def test_keep_best_keeps_the_weights_of_the_lowest_validation_error_through_pruning_and_resume(tmp_path, script):
+    """--keep-best val_error: checkpoints/best holds the weights of the evaluation with the lowest val_error (here
+    step 40 of 60, measured), pruning leaves it, a resumed run remembers it, and aae-evaluate reports its figure."""
+    flags = [*TINY, "--model", "semi-supervised", "--num-labels", "100", "--steps", "60", "--eval-every", "10",
+             "--validation-images", "5000", "--keep-best", "val_error", "--checkpoint-every", "10",
+             "--lr-recon", "0.003", "--lr-reg", "0.003", "--lr-cls", "0.003"]
+    every, pruned = tmp_path / "every", tmp_path / "pruned"
+    script("launch/train.py", *flags, "--output-dir", every)
+    errors = {record["step"]: record["val_error"] for record in map(json.loads, (every / "metrics.jsonl").open())
+              if "val_error" in record}
+    best_step = min(errors, key=errors.get)
+    assert 10 < best_step < 50, f"the test needs its lowest val_error inside the run, got {errors}"
+    state = json.loads((every / "checkpoints" / "best" / "trainer_state.json").read_text())
+    assert state["step"] == best_step and state["chosen_by"] == {"metric": "val_error", "value": errors[best_step]}
+    for name in ("encoder", "decoder"):  # the same bytes as the checkpoint of that step
+        assert (every / "checkpoints" / "best" / f"{name}.safetensors").read_bytes() == (
+            every / "checkpoints" / f"step_{best_step:06d}" / f"{name}.safetensors").read_bytes()
+    # the newest two checkpoints only; then the run resumes from step 50 and evaluates a worse step 60 again
+    script("launch/train.py", *flags, "--keep-checkpoints", "2", "--output-dir", pruned)
+    shutil.rmtree(pruned / "checkpoints" / "step_000060")
+    script("launch/train.py", "--output-dir", pruned, "--resume")
+    assert sorted(path.name for path in (pruned / "checkpoints").iterdir()) == ["best", "step_000050", "step_000060"]
+    assert json.loads((pruned / "checkpoints" / "best" / "trainer_state.json").read_text())["step"] == best_step
+    script("launch/evaluate.py", "--checkpoint", pruned / "checkpoints" / "best", "--data-root", DATA_ROOT,
+           "--num-samples", "200", "--tstr-samples", "200", "--json", tmp_path / "eval.json")
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert result["run"]["trained_steps"] == best_step and result["run"]["chosen_by"] == state["chosen_by"]
+    assert result["validation_error"] == pytest.approx(errors[best_step])
 
 
 @needs_mnist

@@ -8,6 +8,7 @@ aae-evaluate is this program, and so is launch/evaluate.py:
 
     aae-evaluate --checkpoint runs/a --data-root ../shared/data --json runs/a/eval.json
     aae-evaluate --checkpoint runs/a/checkpoints/step_010000 ...   # the weights at step 10000
+    aae-evaluate --checkpoint runs/a/checkpoints/best ...          # those --keep-best kept
 """
 
 from .. import checkpoints
@@ -59,11 +60,14 @@ def evaluate_run(argv=None):
     results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed,
                        tstr_samples=args.tstr_samples, image_size=config.get("image_size"), held_out=held_out,
                        validation_images=held_out if args.validation_images is None else args.validation_images)
-    # a run directory's weights are those of its last step, a checkpoint's those of its own
-    step = checkpoints.read_state(args.checkpoint)["step"] if checkpoints.is_checkpoint(args.checkpoint) else None
+    # a run directory's weights are those of its last step, a checkpoint's those of its own (checkpoints/best: of the
+    # evaluation it was kept for, chosen_by)
+    state = checkpoints.read_state(args.checkpoint) if checkpoints.is_checkpoint(args.checkpoint) else {}
     averaged = config.get("ema_decay") and not args.trained_weights
-    results["run"] = {"trained_steps": step or config["steps"], **{key: config.get(key) for key in RUN_FIELDS},
-                      "weights": "moving average" if averaged else "trained"}
+    results["run"] = {"trained_steps": state.get("step") or config["steps"],
+                      **{key: config.get(key) for key in RUN_FIELDS},
+                      "weights": "moving average" if averaged else "trained",
+                      **({"chosen_by": state["chosen_by"]} if "chosen_by" in state else {})}
     results["train_config"] = config  # every setting the run trained with (its config.json), to trace a number to it
     print(f"evaluate.py: {args.checkpoint} on {config['dataset']} ({args.num_samples} samples, real images: its "
           f"{results['reference_split']} set)")
