@@ -215,16 +215,12 @@ TABLE2 = [
           "error chose `--preset semi-1000` without it)",
           ["semi_supervised/cpu_aff_me3_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04, one thread a run, three runs side by side (about 105 min a "
-          "run)", "aae-train --preset semi-1000 --marginal-entropy 3 --eval-every 2000 --checkpoint-every 2000 --seed "
-          "S --data-root ../shared/data --no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root "
-          "../shared/data --validation-images 5000 --json ..."),
+          "run)", screen_command("--preset semi-1000 --marginal-entropy 3")),
     Group("the recipe at batch 100 with `--affine-consistency 1 --ema-decay 0.999`, 16,000 steps, 5,000 validation "
           "images, all labels (`--preset semi-all` since 2026-12-05)",
           ["semi_supervised/cpu_semiall_b100_aff_16000_seed*_eval.json"],
-          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04",
-          "aae-train --preset semi-all --eval-every 2000 --checkpoint-every 2000 --seed S --data-root ../shared/data "
-          "--no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
-          "--validation-images 5000 --json ...", headline={"all": " (`--preset semi-all`)"}),
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04", screen_command("--preset semi-all"),
+          headline={"all": " (`--preset semi-all`)"}),
     Group("the recipe at batch 100 with `--affine-consistency 1`, 16,000 steps, 5,000 validation images (with 1000 "
           "labels `--preset semi-1000` since 2026-12-03)",
           ["semi_supervised/cpu_aff_semi*_16000_seed*_eval.json"],
