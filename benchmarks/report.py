@@ -175,10 +175,11 @@ SEMI_AFFINE = ("aae-train --model semi-supervised --num-labels N --affine-consis
                "--no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
                "--validation-images 5000 --json ...")
 
-def screen_command(flags):
-    """The command of a Table 2 run with a validation split: aae-train FLAGS, then aae-evaluate on the last step."""
+def screen_command(flags, checkpoint="RUN"):
+    """The command of a Table 2 run with a validation split: aae-train FLAGS, then aae-evaluate on `checkpoint`
+    (the last step's weights, or RUN/checkpoints/best of --keep-best)."""
     return (f"aae-train {flags} --eval-every 2000 --checkpoint-every 2000 --seed S --data-root ../shared/data "
-            "--no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
+            f"--no-download --output-dir RUN; aae-evaluate --checkpoint {checkpoint} --data-root ../shared/data "
             "--validation-images 5000 --json ...")
 
 
@@ -201,6 +202,14 @@ TABLE2 = [
           ["semi_supervised/cpu_ema_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, two runs side by side (about 50 min a "
           "run)", screen_command("--preset semi-1000 --ema-decay 0.999")),
+    Group("`--preset semi-1000 --ema-decay 0.999 --steps 32000 --keep-best val_error` (the checkpoint of the lowest "
+          "validation error)", ["semi_supervised/cpu_semi1000_ema32k_best_seed*_eval.json"],
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, two or three runs side by side (about "
+          "100 min a run); what ran: the runs of the next row, made before --keep-best, which kept every checkpoint: "
+          "the one evaluated is the first with the lowest `val_error` in their metrics.jsonl, the one --keep-best "
+          "keeps",
+          screen_command("--preset semi-1000 --ema-decay 0.999 --steps 32000 --keep-best val_error",
+                         checkpoint="RUN/checkpoints/best")),
     Group("`--preset semi-1000 --ema-decay 0.999 --steps 32000` (the cosine over twice the steps; tried 2026-12-05, "
           "one seed: the lowest validation error was at 24,000 steps, 1.36% with test 1.60%, "
           "`semi_supervised/cpu_semi1000_screens_by_step.json`)",
