@@ -6,8 +6,8 @@ Each recipe below trains in its own process of launch/train.py; they share the G
 runs, their small kernels overlap). After --calibrate-s the script stops each run (SIGTERM: the trainer writes a
 checkpoint), reads its rate from that checkpoint's step and resumes it with the steps that fit the budget (the
 horizon of its learning-rate schedule), never more than a recipe's own length where it has one. When all are done it
-evaluates each run's final weights with launch/evaluate.py into RUNS/results/, beside a copy of each metrics.jsonl
-(the --eval-every test errors by step, copied every 30 s). The likelihood (vanilla) runs' checkpoints are evaluated
+evaluates each run's final weights (and those --keep-best kept) with launch/evaluate.py into RUNS/results/, beside a
+copy of each metrics.jsonl (the --eval-every test errors by step, copied every 30 s). The likelihood (vanilla) runs' checkpoints are evaluated
 as soon as each is written, so that a machine lent for a fixed time and cut off mid-run (`timeout`) still leaves
 them in RUNS/results. RUNS/status.txt says where every run is.
 """
@@ -21,7 +21,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from aae_dist.checkpoints import list_checkpoints, read_state
+from aae_dist.checkpoints import best_path, is_checkpoint, list_checkpoints, read_state
 from aae_dist.tracking import parse
 
 SEMI = "--model semi-supervised --eval-every 5000 --keep-checkpoints 2"
@@ -52,7 +52,9 @@ ROWS = {
     "semiall_aff16k": (f"{SEMI} --preset semi-all", 16000),  # the preset is this recipe
     "semiall_afflab16k": (f"{SEMI} --preset semi-all --affine-labelled", 16000),
     # 1000 labels, the cosine over twice the preset's steps with the moving average: the CPU's one-seed lead (2026-12-05)
-    "semi1000_ema32k": (f"{SEMI} --preset semi-1000 --ema-decay 0.999 --steps 32000", 32000),
+    # --keep-best val_error: also evaluated is checkpoints/best, the weights of the lowest validation error
+    "semi1000_ema32k": (f"{SEMI} --preset semi-1000 --ema-decay 0.999 --steps 32000 --eval-every 2000 "
+                        "--keep-best val_error", 32000),
     # the clustering recipe (--affine-consistency 5 --marginal-entropy 3, cosine): 6.6% at 8,000 steps on the CPU
     "clu16": (f"{CLUSTERING} --clusters 16", 8000),
     "clu30": (f"{CLUSTERING} --clusters 30", 8000),
@@ -140,6 +142,7 @@ def collect(names, args, pool, started, final=False):
         jobs = [(checkpoint, results / f"{name}_{Path(checkpoint).name}.json")
                 for checkpoint in (list_checkpoints(run) if name in LIKELIHOOD else [])]
         jobs += [(run, results / f"{name}.json")] if final else []
+        jobs += [(best, results / f"{name}_best.json")] if final and is_checkpoint(best := best_path(run)) else []
         for checkpoint, json_path in jobs:
             if json_path not in started:
                 started.add(json_path)

@@ -130,8 +130,10 @@ def test_paper_runs_evaluates_likelihood_checkpoints_as_they_come_and_final_weig
     paper_runs.collect(["keil", "semi100"], args, pool, started)  # nothing is evaluated twice
     assert pool.submitted == [("step_000500", "keil_step_000500.json")]
     assert (tmp_path / "results" / "semi100.metrics.jsonl").read_text() == '{"step": 500}\n'
+    (tmp_path / "semi100" / "checkpoints" / "best").mkdir()  # --keep-best's checkpoint: evaluated at the end too
+    (tmp_path / "semi100" / "checkpoints" / "best" / STATE_NAME).write_text("{}")
     paper_runs.collect(["keil", "semi100"], args, pool, started, final=True)
-    assert pool.submitted[1:] == [("keil", "keil.json"), ("semi100", "semi100.json")]
+    assert pool.submitted[1:] == [("keil", "keil.json"), ("semi100", "semi100.json"), ("best", "semi100_best.json")]
 
 
 @needs_mnist
