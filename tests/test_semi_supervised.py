@@ -349,6 +349,9 @@ def test_keep_best_keeps_the_weights_of_the_lowest_validation_error_through_prun
     result = json.loads((tmp_path / "eval.json").read_text())
     assert result["run"]["trained_steps"] == best_step and result["run"]["chosen_by"] == state["chosen_by"]
     assert result["validation_error"] == pytest.approx(errors[best_step])
+    final = script("launch/evaluate.py", "--checkpoint", pruned, "--data-root", DATA_ROOT, "--num-samples", "200",
+                   "--tstr-samples", "200")  # the last step's weights, and where the chosen ones are
+    assert f"lowest val_error (step {best_step}) in {pruned / 'checkpoints' / 'best'}" in final.stdout
 
 
 @needs_mnist

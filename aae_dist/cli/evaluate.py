@@ -96,6 +96,11 @@ def evaluate_run(argv=None):
         print(f"  class-conditional       label consistency {results['label_consistency']:.4f}, TSTR accuracy "
               f"{results['tstr_accuracy']:.4f} ({args.tstr_samples} samples; the same classifier trained on real "
               f"data: {results['trtr_accuracy']:.4f})")
+    best = checkpoints.best_path(args.checkpoint)
+    if not state and checkpoints.is_checkpoint(best):
+        chosen = checkpoints.read_state(best)
+        print(f"  note: this run kept the weights of its lowest {chosen['chosen_by']['metric']} (step "
+              f"{chosen['step']}) in {best}; these are its last step's. Evaluate those with --checkpoint {best}")
     if args.json:
         write_json(args.json, results)
     scalars = {f"eval/{k}": v for k, v in results.items() if isinstance(v, (int, float))}
