@@ -175,6 +175,12 @@ SEMI_AFFINE = ("aae-train --model semi-supervised --num-labels N --affine-consis
                "--no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
                "--validation-images 5000 --json ...")
 
+def semi1000(flags="", affine=1, steps=16000):
+    """The 1000-label screens' recipe (--preset semi-1000 from 2026-12-03 to 2026-12-05) with other flags."""
+    return (f"--model semi-supervised --num-labels 1000 --affine-consistency {affine} --batch-size 100 --steps {steps} "
+            f"--validation-images 5000{flags}")
+
+
 def screen_command(flags, checkpoint="RUN"):
     """The command of a Table 2 run with a validation split: aae-train FLAGS, then aae-evaluate on `checkpoint`
     (the last step's weights, or RUN/checkpoints/best of --keep-best)."""
@@ -191,50 +197,50 @@ TABLE2 = [
           "run)", "aae-train --preset semi-100 --eval-every 2000 --checkpoint-every 2000 --seed S --data-root "
           "../shared/data --no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
           "--json ...", headline={"100": " (`--preset semi-100`)"}),
-    Group("`--preset semi-1000 --affine-labelled` (the labelled images augmented too; tried 2026-12-05, within the "
-          "seeds' spread of the preset)",
+    Group("`--preset semi-1000` (since 2026-12-05: the moving average over 32,000 steps, the checkpoint of the "
+          "lowest validation error)", ["semi_supervised/cpu_semi1000_ema32k_best_seed*_eval.json"],
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, two or three runs side by side (about "
+          "100 min a run); what ran: the runs of the next row, made before --keep-best, which kept every "
+          "checkpoint: the one evaluated is the first with the lowest `val_error` in their metrics.jsonl, the one "
+          "--keep-best keeps",
+          screen_command("--preset semi-1000", checkpoint="RUN/checkpoints/best"),
+          headline={"1000": " (`--preset semi-1000`)"}),
+    Group("the same runs at their last step (`--ema-decay 0.999 --steps 32000` on the 16,000-step recipe; the test "
+          "error of every 2,000 steps: `semi_supervised/cpu_semi1000_screens_by_step.json`)",
+          ["semi_supervised/cpu_ema_semi1000_32000_seed*_eval.json"],
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside other runs (about 110 min)",
+          screen_command(semi1000(" --ema-decay 0.999", steps=32000))),
+    Group("the 16,000-step recipe with 1000 labels and `--affine-labelled` (the labelled images augmented too; tried "
+          "2026-12-05, within the seeds' spread of the recipe)",
           ["semi_supervised/cpu_afflab_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04/05, one thread a run, three to five runs side by side "
-          "(about 100 min a run)", screen_command("--preset semi-1000 --affine-labelled")),
-    Group("`--preset semi-1000 --ema-decay 0.999` (the weights' moving average; tried 2026-12-05, two seeds: the "
-          "trained weights of the same runs gave 1.79 and 2.04, validation 1.72 and 1.92: "
+          "(about 100 min a run)", screen_command(semi1000(" --affine-labelled"))),
+    Group("the 16,000-step recipe with 1000 labels and `--ema-decay 0.999` (the weights' moving average; tried "
+          "2026-12-05, two seeds: the trained weights of the same runs gave 1.79 and 2.04, validation 1.72 and 1.92: "
           "`semi_supervised/cpu_semi1000_screens_by_step.json`)",
           ["semi_supervised/cpu_ema_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, two runs side by side (about 50 min a "
-          "run)", screen_command("--preset semi-1000 --ema-decay 0.999")),
-    Group("`--preset semi-1000 --ema-decay 0.999 --steps 32000 --keep-best val_error` (the checkpoint of the lowest "
-          "validation error)", ["semi_supervised/cpu_semi1000_ema32k_best_seed*_eval.json"],
-          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, two or three runs side by side (about "
-          "100 min a run); what ran: the runs of the next row, made before --keep-best, which kept every checkpoint: "
-          "the one evaluated is the first with the lowest `val_error` in their metrics.jsonl, the one --keep-best "
-          "keeps",
-          screen_command("--preset semi-1000 --ema-decay 0.999 --steps 32000 --keep-best val_error",
-                         checkpoint="RUN/checkpoints/best")),
-    Group("`--preset semi-1000 --ema-decay 0.999 --steps 32000` (the cosine over twice the steps; tried 2026-12-05, "
-          "one seed: the lowest validation error was at 24,000 steps, 1.36% with test 1.60%, "
-          "`semi_supervised/cpu_semi1000_screens_by_step.json`)",
-          ["semi_supervised/cpu_ema_semi1000_32000_seed*_eval.json"],
-          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside other runs (about 110 min)",
-          screen_command("--preset semi-1000 --ema-decay 0.999 --steps 32000")),
-    Group("`--preset semi-1000 --affine-consistency 3` (three times the affine term; tried 2026-12-05, one seed, "
-          "within the preset's spread)", ["semi_supervised/cpu_aff3_semi1000_16000_seed*_eval.json"],
+          "run)", screen_command(semi1000(" --ema-decay 0.999"))),
+    Group("the 16,000-step recipe with 1000 labels and `--affine-consistency 3` (three times the affine term; tried "
+          "2026-12-05, one seed, within the recipe's spread)",
+          ["semi_supervised/cpu_aff3_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside another run (stopped at step 12,494 by "
-          "SIGTERM and resumed)", screen_command("--preset semi-1000 --affine-consistency 3")),
-    Group("the same with 1000 labels (`--preset semi-1000 --marginal-entropy 3`, tried 2026-12-04; the validation "
-          "error chose `--preset semi-1000` without it)",
+          "SIGTERM and resumed)", screen_command(semi1000(affine=3))),
+    Group("the 16,000-step recipe with 1000 labels and `--marginal-entropy 3` (tried 2026-12-04; the validation error "
+          "chose the recipe without it)",
           ["semi_supervised/cpu_aff_me3_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04, one thread a run, three runs side by side (about 105 min a "
-          "run)", screen_command("--preset semi-1000 --marginal-entropy 3")),
+          "run)", screen_command(semi1000(" --marginal-entropy 3"))),
     Group("the recipe at batch 100 with `--affine-consistency 1 --ema-decay 0.999`, 16,000 steps, 5,000 validation "
           "images, all labels (`--preset semi-all` since 2026-12-05)",
           ["semi_supervised/cpu_semiall_b100_aff_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04", screen_command("--preset semi-all"),
           headline={"all": " (`--preset semi-all`)"}),
     Group("the recipe at batch 100 with `--affine-consistency 1`, 16,000 steps, 5,000 validation images (with 1000 "
-          "labels `--preset semi-1000` since 2026-12-03)",
+          "labels `--preset semi-1000` from 2026-12-03 to 2026-12-05)",
           ["semi_supervised/cpu_aff_semi*_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-03, one thread a run, three or four runs side by side (about "
-          "60 min a run)", SEMI_AFFINE, headline={"1000": " (`--preset semi-1000`)"}),
+          "60 min a run)", SEMI_AFFINE),
     Group("the recipe (batch 400, marginal D's), `--eval-every` at the last step all its runs logged",
           ["semi_supervised/h200/recipe_b400_marginal_test_error_by_step.json"],
           runs={"s0": ("100", 0), "s1": ("100", 1), "s2": ("100", 2), "l1000": ("1000", 0), "all": ("all", 0)}),
