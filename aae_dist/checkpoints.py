@@ -4,7 +4,8 @@ renamed into place, so that a checkpoint directory with its final name is always
 A checkpoint holds each network as NAME.safetensors and each optimizer's state as NAME.bin, under the names the
 model gives them (encoder.safetensors, optim_D.bin, ...; with --ema-decay also ema_encoder.safetensors, ...),
 Accelerate's RNG states of every process (and the fp16 loss scaler), and trainer_state.json: the step, the training
-configuration and the model's.
+configuration and the model's. With --keep-best, checkpoints/best is one more, of the best evaluation so far; its
+state file adds chosen_by (the metric and its value).
 """
 
 import json
