@@ -105,7 +105,13 @@ def test_the_headline_numbers_are_those_of_the_json(copy):
     best = max((load(p.relative_to(RESULTS)) for p in RESULTS.glob("table1_cpu_long/constant_ema_step_*.json")),
                key=lambda e: max(e["parzen_validation_ll"].values()))  # chosen by the validation images
     semi100 = [load(f"semi_supervised/cpu_aff_me3_semi100_16000_seed{s}_eval.json")["test_error"] for s in range(3)]
-    semi1000 = [load(f"semi_supervised/cpu_aff_semi1000_16000_seed{s}_eval.json")["test_error"] for s in range(3)]
+    # 1000 labels: each seed's checkpoint of the first lowest validation error (--keep-best), by the logged errors
+    by_step = load("semi_supervised/cpu_semi1000_screens_by_step.json")["runs"]
+    chosen = [load(f"semi_supervised/cpu_semi1000_ema32k_best_seed{s}_eval.json") for s in range(3)]
+    for seed, evaluation in enumerate(chosen):
+        errors = by_step[f"ema_steps32000_seed{seed}"]["val_error_by_step"]
+        assert evaluation["run"]["trained_steps"] == int(min(errors, key=errors.get))
+    semi1000 = [evaluation["test_error"] for evaluation in chosen]
     semiall = [load(f"semi_supervised/cpu_semiall_b100_aff_16000_seed{s}_eval.json")["test_error"] for s in range(3)]
     clusters = [load(f"clustering_cpu/clu16_recipe_seed{s}_eval.json")["test_error"] for s in range(3)]
     clusters30 = [load(f"clustering_cpu/clu30_16k_seed{s}_eval.json")["test_error"] for s in range(3)]
