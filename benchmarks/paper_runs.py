@@ -7,9 +7,9 @@ runs, their small kernels overlap). After --calibrate-s the script stops each ru
 checkpoint), reads its rate from that checkpoint's step and resumes it with the steps that fit the budget (the
 horizon of its learning-rate schedule), never more than a recipe's own length where it has one. When all are done it
 evaluates each run's final weights (and those --keep-best kept) with launch/evaluate.py into RUNS/results/, beside a
-copy of each metrics.jsonl (the --eval-every test errors by step, copied every 30 s). The likelihood (vanilla) runs' checkpoints are evaluated
-as soon as each is written, so that a machine lent for a fixed time and cut off mid-run (`timeout`) still leaves
-them in RUNS/results. RUNS/status.txt says where every run is.
+copy of each metrics.jsonl (the --eval-every test errors by step, copied every 30 s). The likelihood (vanilla) runs'
+checkpoints are evaluated as soon as each is written, so that a machine lent for a fixed time and cut off mid-run
+(`timeout`) still leaves them in RUNS/results. RUNS/status.txt says where every run is.
 """
 
 import argparse
