@@ -55,6 +55,8 @@ ROWS = {
     # --preset semi-1000 since 2026-12-05 (its --eval-every 2000 over SEMI's): the moving average over 32,000 steps;
     # also evaluated is checkpoints/best (--keep-best val_error), the weights of the lowest validation error
     "semi1000_ema32k": (f"{SEMI} --preset semi-1000 --eval-every 2000", 32000),
+    # all labels: the same change to --preset semi-all (twice the steps, the checkpoint of the lowest validation error)
+    "semiall_ema32k": (f"{SEMI} --preset semi-all --eval-every 2000 --keep-best val_error", 32000),
     # the clustering recipe (--affine-consistency 5 --marginal-entropy 3, cosine): 6.6% at 8,000 steps on the CPU
     "clu16": (f"{CLUSTERING} --clusters 16", 8000),
     "clu30": (f"{CLUSTERING} --clusters 30", 8000),
