@@ -417,18 +417,22 @@ class Trainer:
 
     def _is_best(self, record):
         """--keep-best METRIC: whether this evaluation's record (the main process's) has the lowest METRIC yet.
-        The main process decides; the others follow, as they all write the checkpoint."""
+        The main process decides; the others follow, as they all write the checkpoint (or all stop)."""
         metric = self.config.keep_best
         if not metric:
             return False
-        decision = [None]
+        decision = [None]  # the new lowest value, or the error that stops every process
         if self.accelerator.is_main_process:
             if metric not in record:
-                raise AAEError(f"--keep-best {metric}: the evaluation records no {metric}; choose one of "
+                decision[0] = (f"--keep-best {metric}: the evaluation records no {metric}; choose one of "
                                f"{', '.join(name for name in record if name.startswith('val_'))}")
-            if self.best is None or record[metric] < self.best:
-                self.best = decision[0] = record[metric]
+            elif self.best is None or record[metric] < self.best:
+                decision[0] = record[metric]
         broadcast_object_list(decision)
+        if isinstance(decision[0], str):
+            raise AAEError(decision[0])
+        if decision[0] is not None:
+            self.best = decision[0]
         return decision[0] is not None
 
     def _eval_metrics(self, model):
