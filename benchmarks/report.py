@@ -170,15 +170,12 @@ TABLE1 = [
           "runs/paper/checkpoints/step_N --data-root ../shared/data --json runs/paper/eval.json"),
 ]
 
-SEMI_AFFINE = ("aae-train --model semi-supervised --num-labels N --affine-consistency 1 --batch-size 100 --steps 16000 "
-               "--validation-images 5000 --eval-every 2000 --checkpoint-every 2000 --seed S --data-root ../shared/data "
-               "--no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
-               "--validation-images 5000 --json ...")
 
-def semi1000(flags="", affine=1, steps=16000):
-    """The 1000-label screens' recipe (--preset semi-1000 from 2026-12-03 to 2026-12-05) with other flags."""
-    return (f"--model semi-supervised --num-labels 1000 --affine-consistency {affine} --batch-size 100 --steps {steps} "
-            f"--validation-images 5000{flags}")
+def affine_recipe(labels="1000", flags="", affine=1, steps=16000):
+    """The batch-100 affine recipe of 2026-12-03 with `labels` labels and other flags (with 1000 labels
+    --preset semi-1000 from 2026-12-03 to 2026-12-05, the recipe of the 1000-label screens)."""
+    return (f"--model semi-supervised --num-labels {labels} --affine-consistency {affine} --batch-size 100 --steps "
+            f"{steps} --validation-images 5000{flags}")
 
 
 def screen_command(flags, checkpoint="RUN"):
@@ -209,28 +206,28 @@ TABLE2 = [
           "error of every 2,000 steps: `semi_supervised/cpu_semi1000_screens_by_step.json`)",
           ["semi_supervised/cpu_ema_semi1000_32000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside other runs (about 110 min)",
-          screen_command(semi1000(" --ema-decay 0.999", steps=32000))),
+          screen_command(affine_recipe(flags=" --ema-decay 0.999", steps=32000))),
     Group("the 16,000-step recipe with 1000 labels and `--affine-labelled` (the labelled images augmented too; tried "
           "2026-12-05, within the seeds' spread of the recipe)",
           ["semi_supervised/cpu_afflab_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04/05, one thread a run, three to five runs side by side "
-          "(about 100 min a run)", screen_command(semi1000(" --affine-labelled"))),
+          "(about 100 min a run)", screen_command(affine_recipe(flags=" --affine-labelled"))),
     Group("the 16,000-step recipe with 1000 labels and `--ema-decay 0.999` (the weights' moving average; tried "
           "2026-12-05, two seeds: the trained weights of the same runs gave 1.79 and 2.04, validation 1.72 and 1.92: "
           "`semi_supervised/cpu_semi1000_screens_by_step.json`)",
           ["semi_supervised/cpu_ema_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, two runs side by side (about 50 min a "
-          "run)", screen_command(semi1000(" --ema-decay 0.999"))),
+          "run)", screen_command(affine_recipe(flags=" --ema-decay 0.999"))),
     Group("the 16,000-step recipe with 1000 labels and `--affine-consistency 3` (three times the affine term; tried "
           "2026-12-05, one seed, within the recipe's spread)",
           ["semi_supervised/cpu_aff3_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside another run (stopped at step 12,494 by "
-          "SIGTERM and resumed)", screen_command(semi1000(affine=3))),
+          "SIGTERM and resumed)", screen_command(affine_recipe(affine=3))),
     Group("the 16,000-step recipe with 1000 labels and `--marginal-entropy 3` (tried 2026-12-04; the validation error "
           "chose the recipe without it)",
           ["semi_supervised/cpu_aff_me3_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04, one thread a run, three runs side by side (about 105 min a "
-          "run)", screen_command(semi1000(" --marginal-entropy 3"))),
+          "run)", screen_command(affine_recipe(flags=" --marginal-entropy 3"))),
     Group("the recipe at batch 100 with `--affine-consistency 1 --ema-decay 0.999`, 16,000 steps, 5,000 validation "
           "images, all labels (`--preset semi-all` since 2026-12-05)",
           ["semi_supervised/cpu_semiall_b100_aff_16000_seed*_eval.json"],
@@ -240,7 +237,7 @@ TABLE2 = [
           "labels `--preset semi-1000` from 2026-12-03 to 2026-12-05)",
           ["semi_supervised/cpu_aff_semi*_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-03, one thread a run, three or four runs side by side (about "
-          "60 min a run)", SEMI_AFFINE),
+          "60 min a run)", screen_command(affine_recipe("N"))),
     Group("the recipe (batch 400, marginal D's), `--eval-every` at the last step all its runs logged",
           ["semi_supervised/h200/recipe_b400_marginal_test_error_by_step.json"],
           runs={"s0": ("100", 0), "s1": ("100", 1), "s2": ("100", 2), "l1000": ("1000", 0), "all": ("all", 0)}),
