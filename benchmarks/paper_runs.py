@@ -26,7 +26,7 @@ from aae_dist.tracking import parse
 
 SEMI = "--model semi-supervised --eval-every 5000 --keep-checkpoints 2"
 CLUSTERING = "--model clustering --eval-every 5000 --keep-checkpoints 2"
-SEMI1000_16K = "--num-labels 1000 --affine-consistency 1 --batch-size 100 --validation-images 5000"  # and 16,000 steps
+AFFINE_16K = "--affine-consistency 1 --batch-size 100 --validation-images 5000"  # the rows' recipe, 16,000 steps
 # name: (train.py flags, the recipe's own length in steps or None: as many as the budget allows). Every row runs as
 # NAME (seed 0), NAME_seed1 and NAME_seed2 (RECIPES below): the tables report the mean of three seeds.
 ROWS = {
@@ -43,13 +43,12 @@ ROWS = {
     "semi1000_aff": (f"{SEMI} --num-labels 1000 --affine-consistency 1", None),
     "semiall_aff": (f"{SEMI} --num-labels all --affine-consistency 1 --ema-decay 0.999", None),
     # the CPU runs of 2026-12-03 exactly (cosine over 16,000 steps at batch 100, 5,000 validation images)
-    "semi100_aff16k": (f"{SEMI} --num-labels 100 --affine-consistency 1 --batch-size 100 --validation-images 5000",
-                       16000),
-    "semi1000_aff16k": (f"{SEMI} {SEMI1000_16K}", 16000),  # --preset semi-1000 until 2026-12-05
+    "semi100_aff16k": (f"{SEMI} --num-labels 100 {AFFINE_16K}", 16000),
+    "semi1000_aff16k": (f"{SEMI} --num-labels 1000 {AFFINE_16K}", 16000),  # --preset semi-1000 until 2026-12-05
     # with --marginal-entropy 3: seed 2 of semi100_aff16k had its class head call 4s 9s (6.0% against 1.9 and 2.1)
     "semi100_aff_me3_16k": (f"{SEMI} --preset semi-100", 16000),  # the preset is this recipe
     # the labelled images augmented too (--affine-labelled), with 1000 and with all labels
-    "semi1000_afflab16k": (f"{SEMI} {SEMI1000_16K} --affine-labelled", 16000),
+    "semi1000_afflab16k": (f"{SEMI} --num-labels 1000 {AFFINE_16K} --affine-labelled", 16000),
     "semiall_aff16k": (f"{SEMI} --preset semi-all", 16000),  # the preset is this recipe
     "semiall_afflab16k": (f"{SEMI} --preset semi-all --affine-labelled", 16000),
     # --preset semi-1000 since 2026-12-05 (its --eval-every 2000 over SEMI's): the moving average over 32,000 steps;
