@@ -298,6 +298,8 @@ class Trainer:
             f"mixed precision {accelerator.mixed_precision}"
             f"{', CUDA graph' if self.cuda_graph else ''}, output {self.output_dir}"
             + (f", resumed at step {self.step}" if self.step else ""))
+        if config.keep_best:
+            self._check_keep_best()
         progress = tqdm(total=config.steps, initial=self.step, desc="train", unit="step",
                         disable=not accelerator.is_main_process, dynamic_ncols=True)
         sums, count, since = 0, 0, (self.step, time.time())
@@ -421,28 +423,39 @@ class Trainer:
         metric = self.config.keep_best
         if not metric:
             return False
-        decision = [None]  # the new lowest value, or the error that stops every process
-        if self.accelerator.is_main_process:
-            if metric not in record:
-                decision[0] = (f"--keep-best {metric}: the evaluation records no {metric}; choose one of "
-                               f"{', '.join(name for name in record if name.startswith('val_'))}")
-            elif self.best is None or record[metric] < self.best:
-                decision[0] = record[metric]
+        decision = [None]  # the new lowest value
+        if self.accelerator.is_main_process and (self.best is None or record[metric] < self.best):
+            decision[0] = record[metric]
         broadcast_object_list(decision)
-        if isinstance(decision[0], str):
-            raise AAEError(decision[0])
         if decision[0] is not None:
             self.best = decision[0]
         return decision[0] is not None
 
-    def _eval_metrics(self, model):
+    def _check_keep_best(self):
+        """--keep-best METRIC: stop every process before the first step, not at the first evaluation, when the
+        evaluation records no METRIC (its names from an evaluation of a few images, by the main process)."""
+        error = [None]
+        if self.accelerator.is_main_process:
+            with evaluating(self.model):
+                names = self._eval_metrics(self.model, images=100)
+            if self.config.keep_best not in names:
+                error[0] = (f"--keep-best {self.config.keep_best}: the evaluation records no {self.config.keep_best}; "
+                            f"choose one of {', '.join(name for name in names if name.startswith('val_'))}")
+        broadcast_object_list(error)
+        if error[0]:
+            raise AAEError(error[0])
+
+    def _eval_metrics(self, model, images=None):
         """test_metrics on the test split and, with --validation-images, the same on the validation split as
-        val_NAME (val_error: the figure to choose checkpoints and settings by)."""
+        val_NAME (val_error: the figure to choose checkpoints and settings by); on the first `images` of each."""
+        def first(part):  # its first `images` (all of it with images=None)
+            return None if part is None else part[:images]
         test_images, test_labels, train_images, train_labels, validation = self.eval_data
-        record = test_metrics(model, test_images, test_labels, train_images, train_labels)
+        train = first(train_images), first(train_labels)
+        record = test_metrics(model, first(test_images), first(test_labels), *train)
         if validation is not None:
             record.update({name.replace("test_", "val_"): value for name, value in
-                           test_metrics(model, *validation, train_images, train_labels).items()})
+                           test_metrics(model, first(validation[0]), first(validation[1]), *train).items()})
         return record
 
     # ---------------------------------------------------------------- checkpoints

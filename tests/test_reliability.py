@@ -283,13 +283,15 @@ def test_bad_input_table(tmp_path, cli, script, flags, message):
     assert status == 2 and len(lines) == 1 and message in lines[0], err
 
 
-def test_keep_best_of_a_metric_the_evaluation_lacks_stops_at_the_first_evaluation(tmp_path, cli):
+def test_keep_best_of_a_metric_the_evaluation_lacks_stops_before_the_first_step(tmp_path, cli):
     status, _, err = cli("train.py", "--data-root", DATA_ROOT, "--output-dir", tmp_path / "r", "--model",
-                         "semi-supervised", "--hidden", "16", "--disc-hidden", "16", "--steps", "1", "--eval-every",
-                         "1", "--validation-images", "5000", "--keep-best", "val_erorr")
+                         "semi-supervised", "--hidden", "16", "--disc-hidden", "16", "--steps", "20", "--eval-every",
+                         "20", "--log-every", "1", "--validation-images", "5000", "--keep-best", "val_erorr")
     assert status == 2 and "Traceback" not in err, err
     assert ("error: --keep-best val_erorr: the evaluation records no val_erorr; choose one of val_recon_bce, "
             "val_error\n") in err, err
+    metrics = tmp_path / "r" / "metrics.jsonl"
+    assert not metrics.exists() or '"step"' not in metrics.read_text()  # not one step trained
 
 
 def test_output_dir_that_is_a_file(tmp_path, cli):
