@@ -53,3 +53,34 @@ def test_every_table_row_preset_is_in_the_help_and_in_the_presets_table_with_its
         for key, value in values.items():
             shown = f"{value:g}" if isinstance(value, float) else value
             assert f"{flag(key)} {shown}" in table[name], f"docs/training.md: {name}'s row lacks {flag(key)} {shown}"
+
+
+def documented_commands():
+    """(page, installed command name, its flags) of every command line in the README's and docs' text: `aae-NAME
+    ...`, `python launch/NAME.py ...` and `accelerate launch ... -m aae_dist.train` or `launch/train.py` (the
+    flags after the program; docs/cli.md is --help itself)."""
+    import re
+
+    program = re.compile(r"(?:\baae-(train|generate|evaluate|plot|push)\b|\blaunch/(train|generate|evaluate|plot|push)"
+                         r"\.py\b|-m aae_dist\.(train)\b)(.*)")
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        if page.name == "cli.md":
+            continue
+        text = page.read_text().replace("\\\n", " ")  # a shell line continued
+        for line in text.splitlines():
+            for segment in re.split(r"`|;|&&|\|", line):  # one command of a line, a code span, a table cell
+                match = program.search(segment)
+                if match:
+                    name = "aae-" + next(group for group in match.groups()[:3] if group)
+                    yield page.name, name, re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", match.group(4).split("#")[0])
+
+
+def test_every_flag_of_a_documented_command_is_an_option_of_that_command():
+    options = {name: importlib.import_module(module).build_parser(prog=name)._option_string_actions
+               for name, module in cli_docs.commands()}
+    seen = 0
+    for page, name, flags in documented_commands():
+        for option in flags:
+            assert option in options[name], f"{page}: `{name} ... {option}`: {name} has no option {option}"
+            seen += 1
+    assert seen > 200  # the pages' commands were found
