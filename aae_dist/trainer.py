@@ -284,6 +284,8 @@ class Trainer:
 
     # ---------------------------------------------------------------- the loop
     def fit(self):
+        """Train to --steps (from where a resumed run stands) and save the run; returns the model model.safetensors
+        holds (the moving average with --ema-decay) in eval mode, as AAE.from_pretrained(output_dir) gives it."""
         config, accelerator = self.config, self.accelerator
         if accelerator.is_main_process:
             write_json(os.path.join(self.output_dir, CONFIG_NAME), self.run_config())
@@ -342,7 +344,7 @@ class Trainer:
         accelerator.wait_for_everyone()
         self.tracker.finish()
         accelerator.print(f"aae_dist: done; weights in {os.path.join(self.output_dir, 'model.safetensors')}")
-        return self.model
+        return self.inference_model.eval()
 
     def _log(self, names, means, since):
         """One metrics.jsonl (and W&B) record: means over the steps since the last record and over all processes,

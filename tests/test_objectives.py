@@ -246,6 +246,18 @@ def test_a_new_variant_trains_without_touching_the_trainer(tmp_path, monkeypatch
     assert isinstance(AAE.from_pretrained(str(tmp_path)), PlainAutoencoder)
 
 
+@needs_mnist
+@pytest.mark.parametrize("ema_decay", [0.0, 0.9])
+def test_fit_returns_the_saved_model_ready_to_sample(tmp_path, ema_decay):
+    """Trainer.fit() gives what model.safetensors holds (with --ema-decay the moving average), in eval mode."""
+    model = Trainer(tiny_config(output_dir=str(tmp_path), steps=10, ema_decay=ema_decay)).fit()
+    saved = AAE.from_pretrained(str(tmp_path))
+    assert not any(m.training for m in model.modules())
+    assert all(torch.equal(value.cpu(), saved.state_dict()[name]) for name, value in model.state_dict().items())
+    images = model.sample(3, torch.Generator().manual_seed(0))[0]
+    assert torch.equal(images, model.sample(3, torch.Generator().manual_seed(0))[0])  # no dropout
+
+
 def test_aae_of_a_config_is_its_variant():
     assert type(AAE(ModelConfig())) is VanillaAAE
     assert type(AAE(ModelConfig(model="supervised"))).__name__ == "SupervisedAAE"
