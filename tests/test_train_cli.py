@@ -60,7 +60,9 @@ def test_seed_recipe_learns_on_real_mnist(tmp_path):
                                          # and cosine schedule (whose horizon is --steps)
                                          # with --affine-labelled: a prior draw of its own
                                          ("dim-reduction", ["--eval-every", "0", "--lr-schedule", "constant",
-                                                            "--batch-size", "100", "--affine-labelled"])])
+                                                            "--batch-size", "100", "--affine-labelled"]),
+                                         # its recipe's --affine-consistency and --marginal-entropy too
+                                         ("clustering", ["--eval-every", "0", "--lr-schedule", "constant"])])
 def test_resume_computes_what_the_uninterrupted_run_would(tmp_path, model, flags, script):
     common = [*TINY, "--model", model, *flags, "--log-every", "5", "--checkpoint-every", "10", "--sample-every", "20"]
     script("launch/train.py", *common, "--steps", "20", "--output-dir", tmp_path / "whole")

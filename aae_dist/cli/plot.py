@@ -1,5 +1,7 @@
 """Draw a run's pictures into its directory: losses.png (from metrics.jsonl), latent_scatter.png (the encoded
-test set coloured by class over prior samples) and, for 2-D latents, manifold.png (a sweep over the prior).
+test set coloured by class over prior samples) and, as the model has them, style_grid.png (class-conditional
+models) or manifold.png (2-D latents: a sweep over the prior), clusters.png (models with a class head),
+labelled_codes.png (runs with a labelled subset) and representation.png (dim-reduction).
 
 aae-plot is this program, and so is launch/plot.py:
 
