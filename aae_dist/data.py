@@ -415,6 +415,9 @@ def labelled_subset(labels, num_labels, seed):
     if num_labels is None:
         return torch.arange(len(labels))
     classes = int(labels.max()) + 1
+    if num_labels < classes:
+        raise AAEError(f"--num-labels {num_labels} leaves classes without a label: use at least one per class "
+                       f"(--num-labels {classes} or more)")
     if num_labels > len(labels):
         raise AAEError(f"--num-labels {num_labels} exceeds the {len(labels)} training images; use at most "
                        f"{len(labels)}, or all")

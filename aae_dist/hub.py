@@ -75,7 +75,7 @@ def push_to_hub(aae, run_dir, repo_id, private=False, dry_run=None):
     try:
         validate_repo_id(repo_id)
     except HFValidationError as error:
-        raise AAEError(f"{repo_id} is not a Hub repo id ({one_line(error, 120)}); name it org/name") from None
+        raise AAEError(f"'{repo_id}' is not a Hub repo id ({one_line(error)}); name it org/name") from None
     if dry_run is not None:
         if os.path.isdir(dry_run) and os.listdir(dry_run):
             raise AAEError(f"{dry_run} is not empty: name a new or empty folder for the dry run")

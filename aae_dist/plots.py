@@ -100,8 +100,10 @@ def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, s
     representation.png (dim-reduction) into run_dir; returns their paths."""
     aae = AAE.from_pretrained(run_dir, device=device)
     generator = torch.Generator(device).manual_seed(seed)
-    paths = {"losses": os.path.join(run_dir, "losses.png")}
-    plot_losses(run_dir, paths["losses"])
+    paths = {}
+    if os.path.isfile(os.path.join(run_dir, METRICS_NAME)):  # a model from the Hub has no training curves
+        paths["losses"] = os.path.join(run_dir, "losses.png")
+        plot_losses(run_dir, paths["losses"])
 
     images, labels, split = load_reference_set(dataset, data_root, image_size)
     images, labels = images[:10000], None if labels is None else labels[:10000]

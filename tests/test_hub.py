@@ -145,3 +145,10 @@ def test_push_refuses_an_unfinished_run(run, tmp_path, cli):
     status, _, err = cli("push.py", unfinished, "org/name", "--dry-run", tmp_path / "card")
     (line,) = err.strip().splitlines()
     assert status == 2 and "has no model.safetensors" in line and not (tmp_path / "card").exists()
+
+
+def test_push_names_a_bad_repo_id_and_the_whole_reason(run, tmp_path, cli):
+    status, _, err = cli("push.py", run, "not a repo id", "--dry-run", tmp_path / "card")
+    (line,) = err.strip().splitlines()
+    assert status == 2 and "'not a repo id' is not a Hub repo id (Repo id must" in line, line
+    assert re.search(r"maximum length is \d+.*\); name it org/name$", line), line  # the reason is not cut short

@@ -273,6 +273,7 @@ def test_planted_pickles_are_refused_never_run(tmp_path, script, cli):
     ("train", ["--keep-best", "test_error", "--eval-every", "10", "--validation-images", "5000"],
      "never of the test set"),
     ("train", ["--keep-best", "val_error", "--eval-every", "10"], "needs --eval-every N and --validation-images N"),
+    ("train", ["--model", "semi-supervised", "--num-labels", "7"], "--num-labels 7 leaves classes without a label"),
     ("evaluate", ["--num-samples", "0"], "--num-samples must be an integer > 1"),
 ])
 def test_bad_input_table(tmp_path, cli, script, flags, message):
@@ -292,6 +293,28 @@ def test_keep_best_of_a_metric_the_evaluation_lacks_stops_before_the_first_step(
             "val_error\n") in err, err
     metrics = tmp_path / "r" / "metrics.jsonl"
     assert not metrics.exists() or '"step"' not in metrics.read_text()  # not one step trained
+
+
+def test_after_training_outputs_that_cannot_be_written_stop_before_the_work(tmp_path, cli):
+    cli("train.py", *FLAGS, "--steps", "5", "--output-dir", tmp_path / "run")
+    (tmp_path / "file").write_text("")  # a folder that cannot be made: its name is a file's
+    for program, flags in [("generate.py", ["--out", tmp_path / "file" / "x.npz"]),
+                           ("generate.py", ["--out", tmp_path / "file" / "pngs/"]),
+                           ("evaluate.py", ["--json", tmp_path / "file" / "e.json", "--num-samples", "100"])]:
+        status, out, err = cli(program, "--checkpoint", tmp_path / "run", "--device", "cpu", *flags)
+        assert status == 2 and len(err.strip().splitlines()) == 1 and "cannot write there" in err, err
+        assert out == ""  # nothing generated or evaluated first
+
+
+def test_plot_draws_a_run_without_training_curves_and_refuses_an_empty_manifold(tmp_path, cli):
+    cli("train.py", *FLAGS, "--steps", "5", "--output-dir", tmp_path)
+    status, _, err = cli("plot.py", tmp_path, "--device", "cpu", "--manifold-size", "0")
+    assert status == 2 and "--manifold-size must be a positive integer" in err, err
+    (tmp_path / "metrics.jsonl").unlink()  # as a model downloaded from the Hub has none
+    (tmp_path / "losses.png").unlink()
+    status, _, err = cli("plot.py", tmp_path, "--device", "cpu")
+    assert status == 0, err
+    assert (tmp_path / "manifold.png").exists() and not (tmp_path / "losses.png").exists()
 
 
 def test_output_dir_that_is_a_file(tmp_path, cli):

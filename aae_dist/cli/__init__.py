@@ -5,12 +5,13 @@ and exit status 2, not a traceback."""
 import json
 import os
 import sys
+import tempfile
 
 import torch
 
 from .. import checkpoints, hub
 from ..data import FILE_DATASETS
-from ..errors import AAEError, TrainingStopped
+from ..errors import AAEError, TrainingStopped, one_line
 from ..models import AAE
 
 
@@ -40,6 +41,18 @@ def run(command, argv=None):
         sys.exit(128 + stopped.signum)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def check_writable(flag, path):
+    """Create the folder an output file or folder goes into and write a file there, before any work: an output
+    that cannot be written stops the program at once, in one line, not after the work."""
+    target = os.path.dirname(os.path.abspath(path.rstrip("/")))
+    try:
+        os.makedirs(target, exist_ok=True)
+        tempfile.TemporaryFile(dir=target).close()
+    except OSError as error:
+        raise AAEError(f"{flag} {path}: cannot write there ({one_line(error, 120)}); name a folder you can write "
+                       "to") from None
 
 
 def add_run_arguments(parser, data_root=False):

@@ -16,7 +16,7 @@ from ..config import OneLineParser
 from ..files import write_json
 from ..metrics import evaluate
 from ..tracking import log_to_finished_run
-from . import add_run_arguments, load_model, pick_device, read_run, run
+from . import add_run_arguments, check_writable, load_model, pick_device, read_run, run
 
 # What the JSON records of the run beside its figures.
 RUN_FIELDS = ("model", "dataset", "steps", "seed", "batch_size", "num_labels", "clusters", "z_dim", "hidden",
@@ -53,6 +53,8 @@ def parse_args(argv=None):
 
 def evaluate_run(argv=None):
     args = parse_args(argv)
+    if args.json:
+        check_writable("--json", args.json)
     device = pick_device(args.device)
     aae = load_model(args.checkpoint, device, average=not args.trained_weights)
     config, data_root = read_run(args.checkpoint, args.data_root)

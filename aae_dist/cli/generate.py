@@ -19,7 +19,7 @@ from ..config import OneLineParser
 from ..errors import AAEError
 from ..sampling import generate, latent_lattice, manifold_codes, save_grid, save_pngs, style_grid_codes
 
-from . import add_run_arguments, load_model, pick_device, run
+from . import add_run_arguments, check_writable, load_model, pick_device, run
 
 SUFFIXES = (".npz", ".pt", ".png")
 
@@ -76,6 +76,7 @@ def codes(aae, args, label, generator):
 
 def generate_samples(argv=None):
     args = parse_args(argv)
+    check_writable("--out", args.out)
     device = pick_device(args.device)
     aae = load_model(args.checkpoint, device)
     generator = torch.Generator(device).manual_seed(args.seed)
@@ -87,7 +88,6 @@ def generate_samples(argv=None):
         labels = None if labels is None else labels.cpu()
     else:
         images, z, labels = generate(aae, args.num_samples, args.batch_size, generator, labels=label)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     if not args.out.endswith(SUFFIXES):
         save_pngs(images, args.out, labels)
         print(f"generate.py: {len(images)} PNG files -> {args.out}")

@@ -24,7 +24,10 @@ def build_parser(prog=None):
 
 
 def plot_run(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.manifold_size <= 0:
+        parser.error(f"--manifold-size must be a positive integer, got {args.manifold_size}")
     config, data_root = read_run(args.run_dir, args.data_root)
     paths = make_pictures(args.run_dir, config["dataset"], data_root, pick_device(args.device), args.manifold_size,
                           image_size=config.get("image_size"))
