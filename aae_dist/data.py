@@ -67,13 +67,15 @@ def _torchvision_dataset(name, root, train, download):
     folder = os.path.join(root, dataset_class.__name__)
     try:
         if name == "svhn":  # SVHN keeps its files at its root: give it its own folder like the others
+            if train and download:  # it fetches one split at a time: the test split too, which evaluation reads
+                dataset_class(root=folder, split="test", download=True)
             dataset = dataset_class(root=folder, split="train" if train else "test", download=download)
         else:
             dataset = dataset_class(root=root, train=train, download=download)
     except (RuntimeError, OSError, ValueError) as error:  # missing files, no network, unwritable root, bad checksum
         if not download:
-            raise AAEError(f"{name} not found under {folder}; drop --no-download to fetch it, or set --data-root "
-                           f"(or $AAE_DATA_ROOT) to the folder that holds {dataset_class.__name__}") from error
+            raise AAEError(f"{name} not found under {folder}; aae-train without --no-download fetches it, or set "
+                           f"--data-root (or $AAE_DATA_ROOT) to the folder that holds {dataset_class.__name__}") from error
         raise AAEError(f"could not download {name} into {folder} ({one_line(error)}); copy the files there or set "
                        "--data-root to a folder that has them") from error
     if name == "svhn":  # (N, 3, 32, 32) numpy, labels in .labels

@@ -42,3 +42,26 @@ def test_mnist_loads():
     assert labels.bincount().tolist()[:3] == [5923, 6742, 5958]
     data = load_training_set("mnist", DATA_ROOT, download=False)  # what the model is built from
     assert data.image_shape == (1, 28, 28) and data.num_classes == 10 and torch.equal(data.labels, labels)
+
+
+def test_training_on_svhn_fetches_its_test_split_too(tmp_path, monkeypatch):
+    """SVHN downloads one split at a time; evaluation and the end-of-training pictures read the test split, which
+    they never download: training fetches it (here a stand-in records what torchvision would be asked for)."""
+    import numpy as np
+
+    from aae_dist import data
+
+    asked = []
+
+    class FakeSVHN:
+        def __init__(self, root, split, download):
+            asked.append((split, download))
+            self.data = np.zeros((4, 3, 32, 32), dtype=np.uint8)
+            self.labels = np.arange(4)
+
+    monkeypatch.setitem(data.TORCHVISION_DATASETS, "svhn", FakeSVHN)
+    load_training_set("svhn", str(tmp_path), download=True)
+    assert ("test", True) in asked and ("train", True) in asked
+    asked.clear()
+    load_training_set("svhn", str(tmp_path), download=False)  # --no-download: nothing fetched
+    assert asked == [("train", False)]
