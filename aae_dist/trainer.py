@@ -239,8 +239,9 @@ class Trainer:
         stepped = self._backward_and_step(metrics[phase.loss], [self.optimizers[name] for name in phase.optimizers])
         self.skipped[phase.name] = 0 if stepped else self.skipped[phase.name] + 1
         if self.skipped[phase.name] == MAX_SKIPPED:
-            raise AAEError(f"fp16: every update of the {phase.name} phase overflowed in steps "
-                           f"{self.step - MAX_SKIPPED + 1} to {self.step}, so it no longer learns (its loss is not finite). Use --mixed-precision "
+            # updates, not steps: a phase may run more than once a step (--discriminator-steps)
+            raise AAEError(f"fp16: the last {MAX_SKIPPED} updates of the {phase.name} phase all overflowed, up to step "
+                           f"{self.step + 1}, so it no longer learns (its loss is not finite). Use --mixed-precision "
                            "bf16, or lower --lr-recon/--lr-reg, then --resume from the last checkpoint")
         return {name: value.detach() for name, value in metrics.items()}
 
