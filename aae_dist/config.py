@@ -313,8 +313,8 @@ class TrainConfig:
 
 
 # What a checkpoint's weights and data order depend on: a resumed run may not change these.
-RESUME_FIXED = ("model", "optimizer", "ema_decay", "dataset", "image_size", "arch", "conv_width", "seed",
-                "num_labels", "clusters", "encoder", "label_to_discriminator", "z_dim", "hidden", "disc_hidden",
+RESUME_FIXED = ("model", "optimizer", "ema_decay", "dataset", "validation_images", "image_size", "arch", "conv_width",
+                "seed", "num_labels", "clusters", "encoder", "label_to_discriminator", "z_dim", "hidden", "disc_hidden",
                 "prior", "prior_std", "mixture_components", "mixture_radius", "mixture_radial_std",
                 "mixture_tangential_std", "swiss_roll_radius", "swiss_roll_turns")
 

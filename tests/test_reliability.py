@@ -169,6 +169,9 @@ def test_resume_refuses_another_model_or_dataset(tmp_path, script, cli):
                            (["--dataset", "fashion-mnist"], "--dataset mnist, not --dataset fashion-mnist"),
                            (["--model", "supervised"], "was trained with --model vanilla, not --model supervised"),
                            (["--seed", "3"], "was trained with --seed 0, not --seed 3"),
+                           # the training split (and so the data order and the labelled subset) depends on it
+                           (["--validation-images", "5000"],
+                            "was trained with --validation-images 0, not --validation-images 5000"),
                            (["--ema-decay", "0.99"], "was trained with --ema-decay 0.0, not --ema-decay 0.99")]:
         status, _, err = cli("train.py", "--output-dir", tmp_path, "--resume", "--steps", "20", *flags)
         assert status == 2 and message in err
