@@ -3,7 +3,7 @@
 import os
 import shutil
 
-from .checkpoints import list_checkpoints
+from .checkpoints import best_path, list_checkpoints
 from .data import LABELLED_SUBSET_NAME
 from .tracking import METRICS_NAME, WANDB_ID_NAME
 
@@ -13,8 +13,10 @@ RUN_FILES = ("checkpoints", "samples", "wandb", METRICS_NAME, WANDB_ID_NAME, "co
 
 
 def previous_run(path):
-    """What shows that `path` holds a run that a fresh start would mix with: its checkpoints or its W&B run id."""
+    """What shows that `path` holds a run that a fresh start would mix with: its checkpoints (--keep-best's too, which
+    a run killed before its first step_N checkpoint may have alone) or its W&B run id."""
     held = [os.path.relpath(p, path) for p in list_checkpoints(path, complete=False)]
+    held += [os.path.relpath(best_path(path), path)] if os.path.exists(best_path(path)) else []
     return held + ([WANDB_ID_NAME] if os.path.exists(os.path.join(path, WANDB_ID_NAME)) else [])
 
 

@@ -4,6 +4,7 @@ hostile checkpoints. Real processes and real signals on the CPU."""
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -364,6 +365,12 @@ def test_a_fresh_run_refuses_a_directory_that_holds_a_run(tmp_path, cli, script)
     assert [json.loads(line)["step"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [5, 10]
     script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "15")  # a run made with --overwrite
     assert checkpoint_steps(tmp_path) == [10, 15]
+    # a run killed after --keep-best's first checkpoint, before its first step_N: a fresh run would inherit its value
+    for step in (10, 15):
+        shutil.rmtree(tmp_path / "checkpoints" / f"step_0000{step}")
+    (tmp_path / "checkpoints" / "best").mkdir()
+    status, _, err = cli("train.py", *FLAGS, "--steps", "5", "--output-dir", tmp_path)
+    assert status == 2 and "holds a run (checkpoints/best)" in err, err
 
 
 def test_a_full_disk_while_checkpointing_loses_nothing(tmp_path, monkeypatch, script):
