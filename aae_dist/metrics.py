@@ -8,6 +8,7 @@ import math
 import torch
 from .classifier import fit_classifier, load_classifier
 from .data import hold_out, load_dataset, load_reference_set, to_model_input
+from .errors import AAEError
 from .losses import reconstruction_loss
 from .sampling import generate
 
@@ -214,6 +215,9 @@ def evaluate(aae, dataset, data_root, num_samples=10000, seed=0, mmd_samples=200
     device = aae.device
     generator = torch.Generator(device).manual_seed(seed)
     real_images, real_labels, split = load_reference_set(dataset, data_root, image_size)
+    if aae.needs_labels and real_labels is None:
+        raise AAEError(f"the {aae.config.model} AAE is evaluated against labelled data, and {data_root} has no labels; "
+                       "point --data-root at the labelled data it was trained on")
     real_x = to_model_input(real_images).to(device)
     results = {"dataset": dataset, "model": aae.config.model, "num_samples": num_samples, "seed": seed,
                "reference_split": split}
