@@ -167,7 +167,8 @@ class TrainConfig:
         help="reconstruction loss: bce (the lecture's) or mse (the squared error of the sigmoid image, the AAE "
              "paper's)", choices=RECON_LOSSES))
     optimizer: str = field(default="adam", metadata=dict(
-        help="the optimizer of every phase: adam (the lecture's) or sgd (with --momentum-recon/--momentum-reg)",
+        help="the optimizer of every phase: adam (the lecture's) or sgd (with --momentum-recon/--momentum-reg/"
+             "--momentum-cls)",
         choices=OPTIMIZERS))
     lr_recon: float = field(default=1e-4, metadata=dict(help="lr of the reconstruction phase (optim_P, optim_Q_enc)"))
     lr_reg: float = field(default=5e-5, metadata=dict(help="lr of the regularization phase (optim_D, optim_Q_gen)"))
@@ -203,7 +204,8 @@ class TrainConfig:
     eval_every: int = field(default=0, metadata=dict(
         help="steps between evaluations on the test split (test_error of the models with a class head, "
              "test_recon_bce) in metrics.jsonl and W&B; 0: none"))
-    sample_every: int = field(default=500, metadata=dict(help="steps between latent-lattice images"))
+    sample_every: int = field(default=500, metadata=dict(
+        help="steps between preview images (samples/step_N.png: the latent lattice, or the style grid)"))
     checkpoint_every: int = field(default=1000, metadata=dict(help="steps between checkpoints"))
     keep_checkpoints: int = field(default=0, metadata=dict(help="keep only the newest K checkpoints (0: all)"))
     keep_best: str = field(default="", metadata=dict(
@@ -245,21 +247,16 @@ class TrainConfig:
         if not (isinstance(self.clusters, int) and self.clusters >= 2):
             raise ConfigError(f"--clusters must be an integer >= 2, got {self.clusters!r}")
         parse_num_labels(self.num_labels)  # one line if it is neither a positive integer nor all
-        for name in ("momentum_recon", "momentum_reg", "momentum_cls"):
+        for name in ("momentum_recon", "momentum_reg", "momentum_cls", "dropout", "disc_dropout", "input_dropout",
+                     "ema_decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{flag(name)} must be in [0, 1), got {getattr(self, name)!r}")
         milestones = parse_milestones(self.lr_milestones)  # one line if they are not positive integers
         if self.lr_schedule == "step" and not milestones:
             raise ConfigError("--lr-schedule step needs --lr-milestones, e.g. --lr-milestones 30000,60000")
         for name in ("lr_recon", "lr_reg", "lr_cls", "prior_std", "lr_gamma", "vat_eps", "affine_std",
-                     "head_distance"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
-        for name in ("dropout", "disc_dropout", "input_dropout", "ema_decay"):
-            if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"{flag(name)} must be in [0, 1), got {getattr(self, name)!r}")
-        for name in ("mixture_components", "mixture_radius", "mixture_radial_std", "mixture_tangential_std",
-                     "swiss_roll_radius", "swiss_roll_turns"):
+                     "head_distance", "mixture_components", "mixture_radius", "mixture_radial_std",
+                     "mixture_tangential_std", "swiss_roll_radius", "swiss_roll_turns"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{flag(name)} must be > 0, got {getattr(self, name)!r}")
         for f in dataclasses.fields(self):  # a hand-edited config.json can bypass the parser's choices

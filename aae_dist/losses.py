@@ -1,5 +1,5 @@
-"""The three AAE losses, from logits in fp32 (binary cross-entropy on logits is safe under autocast, unlike sigmoid +
-BCE)."""
+"""The AAE losses (reconstruction, discriminator, generator) and the consistency and marginal-entropy terms, from
+logits in fp32 (binary cross-entropy on logits is safe under autocast, unlike sigmoid + BCE)."""
 
 import math
 

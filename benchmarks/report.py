@@ -555,7 +555,7 @@ def build(results, performance_link):
                                          ("the classifier trained on real data (%)", ("trtr_accuracy",), percent),
                                          ("Parzen LL (nats)", ("parzen_ll",), "{:.1f}".format)])
     final = [row for row in sup.rows if row[0] == SUPERVISED[0].name][-1]
-    # the README's supervised rows: the mean over the seeds' final weights (the recipe's groups: seed 0, seed 1)
+    # the README's supervised rows: the mean over the seeds' final weights (the recipe's groups: seed 0, seeds 1 and 2)
     finals = [rel for group in SUPERVISED[:2] for rel in group.files_in(results) if "final" in rel]
     seeds_mean = {key: mean_sd([percent(results.get(rel, key), rel) for rel in finals], spell_out=True)[0]
                   for key in ("tstr_accuracy", "label_consistency")}
