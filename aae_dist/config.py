@@ -362,10 +362,10 @@ def parse_train_args(argv=None):
     return vars(train_parser().parse_args(argv))
 
 
-def load_train_config(flags, saved_config_name="config.json"):
+def load_train_config(flags):
     """TrainConfig from the given flags; with --resume, flags not given come from the run's saved config.json."""
     if flags.get("resume") and flags.get("output_dir"):
-        path = os.path.join(flags["output_dir"], saved_config_name)
+        path = os.path.join(flags["output_dir"], "config.json")
         if os.path.isfile(path):
             try:
                 with open(path) as f:

@@ -36,7 +36,7 @@ from .errors import AAEError, ConfigError, TrainingStopped, one_line
 from .files import write_json
 from .interrupts import StopRequests
 from .metrics import test_metrics
-from .models import AAE, evaluating
+from .models import AAE, WEIGHTS_NAME, evaluating
 from .plots import make_pictures
 from .sampling import save_grid
 from .tracking import Tracker
@@ -344,7 +344,7 @@ class Trainer:
                       f"{checkpoints.read_state(best)['step']}: the weights in {best}")
         accelerator.wait_for_everyone()
         self.tracker.finish()
-        accelerator.print(f"aae_dist: done; weights in {os.path.join(self.output_dir, 'model.safetensors')}")
+        accelerator.print(f"aae_dist: done; weights in {os.path.join(self.output_dir, WEIGHTS_NAME)}")
         return self.inference_model.eval()
 
     def _log(self, names, means, since):
