@@ -428,6 +428,9 @@ def labelled_subset(labels, num_labels, seed):
     for c in range(classes):
         members = torch.nonzero(labels == c).flatten()
         share = num_labels // classes + (c < num_labels % classes)
+        if not len(members):
+            raise AAEError(f"--num-labels: class {c} has no training images (labels 0..{classes - 1} without gaps "
+                           "make a class-balanced subset possible); renumber the labels or use --num-labels all")
         if share > len(members):
             raise AAEError(f"--num-labels {num_labels}: class {c} has only {len(members)} images, fewer than its "
                            f"share {share}; use --num-labels {len(members) * classes} or less")

@@ -30,6 +30,8 @@ def test_labelled_subset_is_class_balanced_seeded_and_of_the_training_set():
     assert not torch.equal(subset, labelled_subset(labels, 100, seed=1))
     assert torch.bincount(labels[labelled_subset(labels, 25, seed=0)]).tolist() == [3] * 5 + [2] * 5
     assert torch.equal(labelled_subset(labels, None, seed=0), torch.arange(1000))  # --num-labels all
+    with pytest.raises(AAEError, match="--num-labels: class 1 has no training images"):  # labels with a gap
+        labelled_subset(torch.tensor([0, 0, 2, 2, 2, 2]), 3, seed=0)
 
 
 def test_categorical_prior_draws_balanced_one_hot_vectors():
