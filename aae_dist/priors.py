@@ -25,11 +25,6 @@ class Prior:
     def _sample(self, n, generator, device):
         raise NotImplementedError
 
-    def config(self):
-        """The JSON-able description that `build_prior` turns back into this prior."""
-        return {"name": self.name, "dim": self.dim,
-                **{k: v for k, v in vars(self).items() if k != "dim"}}
-
 
 class GaussianPrior(Prior):
     """N(0, std^2 I), the lecture's prior."""

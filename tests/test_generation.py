@@ -9,7 +9,7 @@ import torch
 
 from aae_dist import AAE
 from aae_dist.metrics import frechet_distance, label_entropy, mmd, parzen_evaluation, parzen_log_likelihood
-from aae_dist.priors import GaussianPrior, MixturePrior, SwissRollPrior, build_prior
+from aae_dist.priors import GaussianPrior, MixturePrior, SwissRollPrior
 
 from conftest import DATA_ROOT, TINY, needs_mnist, run_script
 
@@ -37,10 +37,17 @@ def test_swiss_roll_prior_statistics():
     assert torch.minimum(gap, 2 * math.pi - gap).max() < 1e-3
 
 
-def test_priors_round_trip_their_config():
-    for prior in (GaussianPrior(3, std=2.0), MixturePrior(components=4), SwissRollPrior(turns=1.5)):
-        rebuilt = build_prior(prior.config())
-        assert type(rebuilt) is type(prior) and rebuilt.config() == prior.config()
+def test_the_prior_flags_give_the_model_that_prior():
+    """--prior and its flags -> TrainConfig.prior_config -> model_config.json's prior -> the model's prior."""
+    from aae_dist import TrainConfig
+
+    for flags, kind, values in [(dict(prior_std=2.0, z_dim=3), GaussianPrior, dict(dim=3, std=2.0)),
+                                (dict(prior="mixture", mixture_components=4, mixture_radius=2.0), MixturePrior,
+                                 dict(dim=2, components=4, radius=2.0)),
+                                (dict(prior="swiss-roll", swiss_roll_turns=1.5), SwissRollPrior,
+                                 dict(dim=2, turns=1.5))]:
+        prior = AAE(TrainConfig(**flags).model_config(image_shape=(1, 28, 28), num_classes=10)).prior
+        assert type(prior) is kind and {name: getattr(prior, name) for name in values} == values, flags
 
 
 # ------------------------------------------------------------------ metrics against hand computation
