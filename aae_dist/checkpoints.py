@@ -69,6 +69,14 @@ def temporary_path(path):
     return path + ".tmp"
 
 
+def finish_publishing(path):
+    """Complete a publish() that a kill stopped between discarding the checkpoint at `path` and renaming the new one
+    into place: the new one is complete under its temporary name once it holds its state file."""
+    tmp = temporary_path(path)
+    if not os.path.exists(path) and os.path.isfile(os.path.join(tmp, STATE_NAME)):
+        os.rename(tmp, path)
+
+
 def discard(path):
     shutil.rmtree(path, ignore_errors=True)
 

@@ -132,6 +132,10 @@ class Trainer:
         if resume_from:
             self.load_checkpoint(resume_from)
         # --keep-best: the lowest value of the metric so far (that of checkpoints/best, where a resumed run has one)
+        if config.keep_best and config.resume:
+            if accelerator.is_main_process:
+                checkpoints.finish_publishing(checkpoints.best_path(self.output_dir))
+            accelerator.wait_for_everyone()
         self.best = checkpoints.best_so_far(self.output_dir, config.keep_best) if config.keep_best else None
         self.tracker = Tracker(accelerator, self.output_dir, self.run_config(), wandb=config.wandb,
                                project=config.wandb_project, entity=config.wandb_entity, run_name=config.run_name,

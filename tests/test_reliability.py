@@ -288,6 +288,20 @@ def test_bad_input_table(tmp_path, cli, script, flags, message):
     assert status == 2 and len(lines) == 1 and message in lines[0], err
 
 
+def test_keep_best_killed_while_replacing_its_checkpoint_resumes_with_it(tmp_path, script):
+    """A kill between publish()'s removal of the old checkpoints/best and its rename of the new one leaves the new one
+    complete as best.tmp: the resumed run puts it in place and keeps comparing with its value."""
+    flags = [*FLAGS, "--model", "semi-supervised", "--hidden", "16", "--disc-hidden", "16", "--eval-every", "10",
+             "--validation-images", "5000", "--keep-best", "val_recon_bce", "--checkpoint-every", "10"]
+    script("launch/train.py", *flags, "--steps", "20", "--output-dir", tmp_path)
+    best = tmp_path / "checkpoints" / "best"
+    state = json.loads((best / "trainer_state.json").read_text())
+    best.rename(tmp_path / "checkpoints" / "best.tmp")
+    result = script("launch/train.py", "--output-dir", tmp_path, "--resume", "--steps", "20")
+    assert json.loads((best / "trainer_state.json").read_text()) == state
+    assert f"lowest val_recon_bce {state['chosen_by']['value']:.4f}" in result.stdout
+
+
 def test_keep_best_of_a_metric_the_evaluation_lacks_stops_before_the_first_step(tmp_path, cli):
     status, _, err = cli("train.py", "--data-root", DATA_ROOT, "--output-dir", tmp_path / "r", "--model",
                          "semi-supervised", "--hidden", "16", "--disc-hidden", "16", "--steps", "20", "--eval-every",
