@@ -20,6 +20,7 @@ from .files import atomic_path, write_json
 from .hub import resolve
 from .networks import Dropout
 from .priors import build_prior
+from .sampling import generate
 
 WEIGHTS_NAME = "model.safetensors"
 MODEL_CONFIG_NAME = "model_config.json"
@@ -244,12 +245,12 @@ class AAE(nn.Module):
         """q(y|x) (n, classes) of the variants with a class head (`categorical`)."""
         raise NotImplementedError
 
-    @torch.no_grad()
     def sample(self, n, generator=None, labels=None):
-        """n synthetic images decoded from prior samples; returns (images, z). A conditional model decodes
-        `labels` (one class, or one per sample; by default balanced over the classes)."""
-        z = self.prior.sample(n, generator, device=self.device)
-        return self.decode(z, self.labels_for(n, labels)), z
+        """n synthetic images decoded from prior samples, in batches (sampling.generate); returns (images, z) on the
+        CPU. A conditional model decodes `labels` (one class, or one per sample; by default balanced over the
+        classes)."""
+        images, z, _ = generate(self, n, generator=generator, labels=labels)
+        return images, z
 
     def save_pretrained(self, directory):
         """Write model.safetensors and model_config.json, each atomically (temporary name, then rename)."""
