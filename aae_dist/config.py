@@ -67,6 +67,10 @@ class TrainConfig:
              "dim-reduction (the semi-supervised AAE whose decoder reads one --z-dim representation W y + z, W the "
              "classes' learned cluster heads); each but vanilla has its own recipe of defaults (docs/recipes.md)",
         choices=OBJECTIVES.keys()))  # a live view
+    config: str = field(default="", metadata=dict(
+        help="start from the settings of another run: its config.json, or a JSON of aae-evaluate (its train_config), "
+             "e.g. one committed under benchmarks/results/ to reproduce its number; flags given still win, and "
+             "--output-dir and --data-root are never taken from it", metavar="FILE"))
     preset: str = field(default="seed", metadata=dict(
         help="recipe whose values replace the defaults (flags given still win): seed = the lecture's, paper = the "
              "AAE paper's likelihood model (Table 1) as keil555/AAE_paddle trains it (z 8, 2 x 1200, dropout 0.2, "
@@ -276,6 +280,9 @@ class TrainConfig:
             raise ConfigError("--resume needs --output-dir naming the run to continue")
         if self.resume and self.overwrite:
             raise ConfigError("--resume continues the run in --output-dir, --overwrite deletes it: pass one of them")
+        if self.resume and self.config:
+            raise ConfigError("--config starts a new run from another's settings; --resume continues the run in "
+                              "--output-dir with its own: pass one of them")
         for name in {name for objective in OBJECTIVES.values() for name in objective.own_flags}:
             # a variant's own flags mean nothing to the others
             owners = [model for model, objective in OBJECTIVES.items() if name in objective.own_flags]
@@ -362,8 +369,29 @@ def parse_train_args(argv=None):
     return vars(train_parser().parse_args(argv))
 
 
+def settings_of(path):
+    """--config FILE: the TrainConfig values of a run's config.json or of an aae-evaluate JSON (its train_config),
+    but for where that run lived (--output-dir, --data-root) and what its command did with its directory."""
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"--config {path}: cannot read it as JSON ({error}); name a run's config.json or an "
+                          "aae-evaluate --json file") from None
+    saved = saved.get("train_config", saved) if isinstance(saved, dict) else None
+    if not isinstance(saved, dict) or "model" not in saved:
+        raise ConfigError(f"--config {path}: holds no training settings; name a run's config.json or an "
+                          "aae-evaluate --json file (its train_config)")
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"output_dir", "data_root", "resume", "overwrite",
+                                                                    "config"}
+    return {name: value for name, value in saved.items() if name in names}
+
+
 def load_train_config(flags):
-    """TrainConfig from the given flags; with --resume, flags not given come from the run's saved config.json."""
+    """TrainConfig from the given flags; with --resume, flags not given come from the run's saved config.json, and
+    with --config FILE from that file."""
+    if flags.get("config") and not flags.get("resume"):
+        flags = {**settings_of(flags["config"]), **flags}
     if flags.get("resume") and flags.get("output_dir"):
         path = os.path.join(flags["output_dir"], "config.json")
         if os.path.isfile(path):

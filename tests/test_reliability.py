@@ -278,6 +278,9 @@ def test_planted_pickles_are_refused_never_run(tmp_path, script, cli):
      "never of the test set"),
     ("train", ["--keep-best", "val_error", "--eval-every", "10"], "needs --eval-every N and --validation-images N"),
     ("train", ["--model", "semi-supervised", "--num-labels", "7"], "--num-labels 7 leaves classes without a label"),
+    ("train", ["--config", "/nonexistent/config.json"], "--config /nonexistent/config.json: cannot read it as JSON"),
+    ("train", ["--config", str(REPO / "benchmarks" / "results" / "throughput_cpu.json")], "holds no training settings"),
+    ("train", ["--config", "config.json", "--resume"], "--config starts a new run from another's settings"),
     ("evaluate", ["--num-samples", "0"], "--num-samples must be an integer > 1"),
 ])
 def test_bad_input_table(tmp_path, cli, script, flags, message):

@@ -82,6 +82,22 @@ def test_resume_computes_what_the_uninterrupted_run_would(tmp_path, model, flags
 
 
 @needs_mnist
+def test_config_starts_a_run_from_another_runs_settings(tmp_path, cli):
+    """--config FILE: a run's config.json, or an evaluation JSON's train_config; the flags given win."""
+    status, _, err = cli("train.py", *TINY, "--z-dim", "3", "--seed", "4", "--steps", "5", "--output-dir",
+                         tmp_path / "a")
+    assert status == 0, err
+    first = json.loads((tmp_path / "a" / "config.json").read_text())
+    (tmp_path / "evaluation.json").write_text(json.dumps({"test_error": 0.5, "train_config": first}))
+    for source in (tmp_path / "a" / "config.json", tmp_path / "evaluation.json"):
+        status, _, err = cli("train.py", "--config", source, "--seed", "5", "--output-dir", tmp_path / source.stem)
+        assert status == 0, err
+        again = json.loads((tmp_path / source.stem / "config.json").read_text())
+        assert {name for name in first if first[name] != again[name]} == {"config", "seed", "output_dir"}
+        assert again["seed"] == 5 and again["config"] == str(source)
+
+
+@needs_mnist
 def test_resume_takes_new_learning_rates(tmp_path):
     """The optimizers' saved state holds their learning rates; --lr-recon/--lr-reg given on resume must win."""
     from accelerate.state import AcceleratorState
