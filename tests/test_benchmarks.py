@@ -145,3 +145,15 @@ def test_cpu_env_ab_times_each_setting_in_its_own_processes(tmp_path):
     assert len(record["median_ms"]) == 3 and "as is" in record["median_ms"] and all(
         len(times) == 1 and times[0] > 0 for times in record["step_ms"].values())
     assert "GOMP_SPINCOUNT=infinite: median step" in result.stdout
+
+
+def test_every_paper_runs_recipe_is_a_valid_training_configuration():
+    """The GPU session trains these commands unattended: a stale flag or value would cost its device time."""
+    import paper_runs
+
+    from aae_dist import load_train_config
+    from aae_dist.config import parse_train_args
+
+    for name, (flags, _) in paper_runs.RECIPES.items():
+        config = load_train_config(parse_train_args([*flags.split(), "--data-root", DATA_ROOT, "--output-dir", name]))
+        assert config.seed == (int(name.rsplit("_seed", 1)[1]) if "_seed" in name else 0), name
