@@ -41,7 +41,7 @@ PRESETS = {
     "semi-1000": dict(model="semi-supervised", num_labels="1000", affine_consistency=1.0, ema_decay=0.999,
                       batch_size=100, steps=32000, validation_images=5000, eval_every=2000, keep_best="val_error"),
     "semi-all": dict(model="semi-supervised", num_labels="all", affine_consistency=1.0, ema_decay=0.999,
-                     batch_size=100, steps=16000, validation_images=5000),
+                     batch_size=100, steps=32000, validation_images=5000, eval_every=2000, keep_best="val_error"),
     "clusters-16": dict(model="clustering", clusters=16),
     "clusters-30": dict(model="clustering", clusters=30, steps=16000),  # 16,000 steps: the validation split's choice
     "supervised": dict(model="supervised"),

@@ -49,13 +49,13 @@ ROWS = {
     "semi100_aff_me3_16k": (f"{SEMI} --preset semi-100", 16000),  # the preset is this recipe
     # the labelled images augmented too (--affine-labelled), with 1000 and with all labels
     "semi1000_afflab16k": (f"{SEMI} --num-labels 1000 {AFFINE_16K} --affine-labelled", 16000),
-    "semiall_aff16k": (f"{SEMI} --preset semi-all", 16000),  # the preset is this recipe
+    "semiall_aff16k": (f"{SEMI} --num-labels all {AFFINE_16K} --ema-decay 0.999", 16000),  # --preset semi-all until 2026-12-05
     "semiall_afflab16k": (f"{SEMI} --preset semi-all --affine-labelled", 16000),
     # --preset semi-1000 since 2026-12-05 (its --eval-every 2000 over SEMI's): the moving average over 32,000 steps;
     # also evaluated is checkpoints/best (--keep-best val_error), the weights of the lowest validation error
     "semi1000_ema32k": (f"{SEMI} --preset semi-1000 --eval-every 2000", 32000),
-    # all labels: the same change to --preset semi-all (twice the steps, the checkpoint of the lowest validation error)
-    "semiall_ema32k": (f"{SEMI} --preset semi-all --eval-every 2000 --keep-best val_error", 32000),
+    # all labels: --preset semi-all since 2026-12-05 (twice the steps, the checkpoint of the lowest validation error)
+    "semiall_ema32k": (f"{SEMI} --preset semi-all --eval-every 2000", 32000),
     # the clustering recipe (--affine-consistency 5 --marginal-entropy 3, cosine): 6.6% at 8,000 steps on the CPU
     "clu16": (f"{CLUSTERING} --clusters 16", 8000),
     "clu30": (f"{CLUSTERING} --clusters 30", 8000),

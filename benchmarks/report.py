@@ -228,22 +228,21 @@ TABLE2 = [
           ["semi_supervised/cpu_aff_me3_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04, one thread a run, three runs side by side (about 105 min a "
           "run)", screen_command(affine_recipe(flags=" --marginal-entropy 3"))),
-    Group("all labels with the cosine over 32,000 steps, the checkpoint of the lowest validation error (`--preset "
-          "semi-all --steps 32000 --keep-best val_error`, tried 2026-12-05; every 2,000 steps' errors: "
-          "`semi_supervised/cpu_semiall_ema32k_by_step.json`)",
+    Group("`--preset semi-all` (since 2026-12-05: the cosine over 32,000 steps, the checkpoint of the lowest "
+          "validation error; every 2,000 steps' errors: `semi_supervised/cpu_semiall_ema32k_by_step.json`)",
           ["semi_supervised/cpu_semiall_ema32k_best_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, three runs side by side (about 2 h 20 min "
           "a run); seeds 0 and 1 stopped at a session's end near step 4,470 and resumed from step 4,000",
-          screen_command("--preset semi-all --steps 32000 --keep-best val_error", checkpoint="RUN/checkpoints/best")),
+          screen_command("--preset semi-all", checkpoint="RUN/checkpoints/best"),
+          headline={"all": " (`--preset semi-all`)"}),
     Group("the same runs at their last step",
           ["semi_supervised/cpu_semiall_ema32k_32000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, three runs side by side",
-          screen_command("--preset semi-all --steps 32000 --keep-best val_error")),
+          screen_command("--preset semi-all")),
     Group("the recipe at batch 100 with `--affine-consistency 1 --ema-decay 0.999`, 16,000 steps, 5,000 validation "
-          "images, all labels (`--preset semi-all` since 2026-12-05)",
+          "images, all labels (`--preset semi-all` in the first half of 2026-12-05)",
           ["semi_supervised/cpu_semiall_b100_aff_16000_seed*_eval.json"],
-          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04", screen_command("--preset semi-all"),
-          headline={"all": " (`--preset semi-all`)"}),
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04", screen_command(affine_recipe("all", " --ema-decay 0.999"))),
     Group("the recipe at batch 100 with `--affine-consistency 1`, 16,000 steps, 5,000 validation images (with 1000 "
           "labels `--preset semi-1000` from 2026-12-03 to 2026-12-05)",
           ["semi_supervised/cpu_aff_semi*_16000_seed*_eval.json"],
