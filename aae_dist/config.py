@@ -6,12 +6,11 @@ from here.
 
 import argparse
 import dataclasses
-import json
 import os
 from dataclasses import dataclass, field
 
 from .data import DATASETS, parse_num_labels
-from .errors import ConfigError
+from .errors import ConfigError, read_json
 from .models import ModelConfig
 from .networks import ARCHS
 from .objectives import OBJECTIVES
@@ -369,22 +368,21 @@ def parse_train_args(argv=None):
     return vars(train_parser().parse_args(argv))
 
 
+def saved_settings(saved, leave_out):
+    """The TrainConfig values of a saved configuration, but for the names in `leave_out`."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - set(leave_out)
+    return {name: value for name, value in saved.items() if name in names}
+
+
 def settings_of(path):
     """--config FILE: the TrainConfig values of a run's config.json or of an aae-evaluate JSON (its train_config),
     but for where that run lived (--output-dir, --data-root) and what its command did with its directory."""
-    try:
-        with open(path) as f:
-            saved = json.load(f)
-    except (OSError, ValueError) as error:
-        raise ConfigError(f"--config {path}: cannot read it as JSON ({error}); name a run's config.json or an "
-                          "aae-evaluate --json file") from None
+    saved = read_json(path, "--config names a run's config.json or an aae-evaluate --json file")
     saved = saved.get("train_config", saved) if isinstance(saved, dict) else None
     if not isinstance(saved, dict) or "model" not in saved:
         raise ConfigError(f"--config {path}: holds no training settings; name a run's config.json or an "
                           "aae-evaluate --json file (its train_config)")
-    names = {f.name for f in dataclasses.fields(TrainConfig)} - {"output_dir", "data_root", "resume", "overwrite",
-                                                                    "config"}
-    return {name: value for name, value in saved.items() if name in names}
+    return saved_settings(saved, {"output_dir", "data_root", "resume", "overwrite", "config"})
 
 
 def load_train_config(flags):
@@ -395,15 +393,9 @@ def load_train_config(flags):
     if flags.get("resume") and flags.get("output_dir"):
         path = os.path.join(flags["output_dir"], "config.json")
         if os.path.isfile(path):
-            try:
-                with open(path) as f:
-                    saved = json.load(f)
-            except ValueError as error:  # torn or hand-edited
-                raise ConfigError(f"--resume: {path} is not valid JSON ({error}); repair it, or start a new "
-                                  "--output-dir") from error
+            saved = read_json(path, "repair it, or start a new --output-dir")
             # what the run was trained with; not what its first command did with the directory (--overwrite)
-            names = {f.name for f in dataclasses.fields(TrainConfig)} - {"overwrite"}
-            flags = {**{k: v for k, v in saved.items() if k in names}, **flags}
+            flags = {**saved_settings(saved, {"overwrite"}), **flags}
     if not flags.get("resume"):  # a resumed run's config.json already holds its model's and preset's values
         name = flags.get("preset", "seed")
         preset = PRESETS.get(name, {})  # TrainConfig rejects unknown names

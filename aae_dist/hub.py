@@ -6,7 +6,6 @@ login), so this module speaks no HTTP of its own.
     push_to_hub(aae, "runs/a", "org/name", dry_run="card/")   # what aae-push runs
 """
 
-import json
 import os
 import re
 import shutil
@@ -17,7 +16,7 @@ from huggingface_hub import HfApi, ModelCard, ModelCardData, constants, snapshot
 from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
 from huggingface_hub.utils import validate_repo_id
 
-from .errors import AAEError, one_line
+from .errors import AAEError, one_line, read_json
 from .sampling import save_grid  # and nothing of models.py, which loads through resolve()
 
 CONFIG_NAME = "config.json"          # the training configuration a run directory holds
@@ -95,9 +94,9 @@ def push_to_hub(aae, run_dir, repo_id, private=False, dry_run=None):
 
 def write_folder(aae, run_dir, repo_id, folder):
     """The repo's files, into folder."""
-    config = read_json(os.path.join(run_dir, CONFIG_NAME))
+    config = read_json(os.path.join(run_dir, CONFIG_NAME), "push a run directory written by aae-train")
     evaluation_path = os.path.join(run_dir, EVALUATION_NAME)
-    evaluation = read_json(evaluation_path) if os.path.isfile(evaluation_path) else None
+    evaluation = read_json(evaluation_path, "repair or remove it") if os.path.isfile(evaluation_path) else None
     aae.save_pretrained(folder)  # model.safetensors and model_config.json
     for name in [CONFIG_NAME] + ([EVALUATION_NAME] if evaluation is not None else []):
         shutil.copyfile(os.path.join(run_dir, name), os.path.join(folder, name))
@@ -179,13 +178,3 @@ def evaluation_section(evaluation):
     of = f" of the weights after {steps} steps" if steps else ""
     return (f"\n## Evaluation\n\nBy `aae-evaluate`{of}; every number is in {EVALUATION_NAME}.\n\n"
             "| metric | value |\n| --- | --- |\n" + "\n".join(rows) + "\n")
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise AAEError(f"{path} is missing: push a run directory written by aae-train") from None
-    except ValueError as error:
-        raise AAEError(f"{path} is not valid JSON ({one_line(error, 120)}); repair or remove it") from None

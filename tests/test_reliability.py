@@ -278,7 +278,7 @@ def test_planted_pickles_are_refused_never_run(tmp_path, script, cli):
      "never of the test set"),
     ("train", ["--keep-best", "val_error", "--eval-every", "10"], "needs --eval-every N and --validation-images N"),
     ("train", ["--model", "semi-supervised", "--num-labels", "7"], "--num-labels 7 leaves classes without a label"),
-    ("train", ["--config", "/nonexistent/config.json"], "--config /nonexistent/config.json: cannot read it as JSON"),
+    ("train", ["--config", "/nonexistent/config.json"], "/nonexistent/config.json is missing; --config names a run's config.json"),
     ("train", ["--config", str(REPO / "benchmarks" / "results" / "throughput_cpu.json")], "holds no training settings"),
     ("train", ["--config", "config.json", "--resume"], "--config starts a new run from another's settings"),
     ("evaluate", ["--num-samples", "0"], "--num-samples must be an integer > 1"),
@@ -289,6 +289,21 @@ def test_bad_input_table(tmp_path, cli, script, flags, message):
     status, _, err = cli(f"{script}.py", *base, *flags)
     lines = err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and message in lines[0], err
+
+
+def test_a_torn_config_json_is_named_with_its_fix(tmp_path, cli):
+    cli("train.py", *FLAGS, "--steps", "5", "--output-dir", tmp_path)
+    (tmp_path / "config.json").write_text('{"model": "vanilla", "steps": 1')  # cut off mid-write
+    for program, flags, fix in [
+            ("train.py", ["--output-dir", tmp_path, "--resume"], "repair it, or start a new --output-dir"),
+            ("train.py", ["--output-dir", tmp_path / "new", "--config", tmp_path / "config.json"],
+             "--config names a run's config.json"),
+            ("evaluate.py", ["--checkpoint", tmp_path, "--num-samples", "100"],
+             "repair it from the run's checkpoints/step_N")]:
+        status, _, err = cli(program, *flags)
+        lines = err.strip().splitlines()
+        assert status == 2 and len(lines) == 1, err
+        assert f"{tmp_path / 'config.json'} is not valid JSON (" in lines[0] and fix in lines[0], err
 
 
 def test_keep_best_killed_while_replacing_its_checkpoint_resumes_with_it(tmp_path, script):

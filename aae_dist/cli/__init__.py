@@ -2,7 +2,6 @@
 launch/*.py and `python -m aae_dist.train` run the same), and what they share: user errors become one line on stderr
 and exit status 2, not a traceback."""
 
-import json
 import os
 import sys
 import tempfile
@@ -11,7 +10,7 @@ import torch
 
 from .. import checkpoints, hub
 from ..data import FILE_DATASETS
-from ..errors import AAEError, TrainingStopped, one_line
+from ..errors import AAEError, TrainingStopped, one_line, read_json
 from ..models import AAE
 
 
@@ -78,12 +77,8 @@ def read_run(path, data_root=None):
         if not os.path.isfile(config_path):
             raise AAEError(f"{config_path} is missing; point at a run directory written by aae-train "
                            f"(or one of its {checkpoints.CHECKPOINTS_DIR}/step_N directories)")
-        try:
-            with open(config_path) as f:
-                config = json.load(f)
-        except ValueError as error:
-            raise AAEError(f"{config_path} is not valid JSON ({error}); repair it from the run's "
-                           f"{checkpoints.CHECKPOINTS_DIR}/step_N/trainer_state.json") from error
+        config = read_json(config_path, f"repair it from the run's {checkpoints.CHECKPOINTS_DIR}/step_N/"
+                                        "trainer_state.json")
     if config.get("dataset") in FILE_DATASETS:  # the run's own folder or file: $AAE_DATA_ROOT is not about it
         return config, data_root or config["data_root"]
     return config, data_root or os.environ.get("AAE_DATA_ROOT") or config["data_root"]
