@@ -142,6 +142,15 @@ def name_clusters(aae, test_images, train_images, train_labels, batch_size=1000)
             majority_cluster_labels(train_probabilities, train_labels))
 
 
+def predicted_classes(aae, test_images, train_images, train_labels, batch_size=1000):
+    """The class each test image is given, its argmax of q(y|x) or, for clustering, its cluster's label by the
+    paper's rule; and for clustering (clusters, the clusters' labels, by majority), else None."""
+    if aae.decodes_classes:
+        return predict(aae, test_images, batch_size).argmax(1), None
+    clusters, labels, majority = name_clusters(aae, test_images, train_images, train_labels, batch_size)
+    return labels[clusters], (clusters, labels, majority)
+
+
 def reconstruction_bce(aae, x_batches, y_batches):
     """Mean BCE per pixel of the reconstructions of image batches (y_batches: their labels, which a conditional
     decoder reads, or Nones)."""
@@ -163,13 +172,12 @@ def test_metrics(aae, test_images, test_labels, train_images=None, train_labels=
     by majority labels)."""
     test_x = to_model_input(test_images).to(aae.device)
     record = {"test_recon_bce": reconstruction_bce(aae, *batches_of(test_x, test_labels, batch_size))}
-    if aae.categorical and test_labels is not None:
-        if aae.decodes_classes:
-            record["test_error"] = error_rate(predict(aae, test_images, batch_size).argmax(1), test_labels)
-        elif train_labels is not None:
-            clusters, labels, majority = name_clusters(aae, test_images, train_images, train_labels, batch_size)
-            record.update(test_error=error_rate(labels[clusters], test_labels),
-                          majority_test_error=error_rate(majority[clusters], test_labels))
+    if aae.categorical and test_labels is not None and (aae.decodes_classes or train_labels is not None):
+        predicted, clustering = predicted_classes(aae, test_images, train_images, train_labels, batch_size)
+        record["test_error"] = error_rate(predicted, test_labels)
+        if clustering:
+            clusters, _, majority = clustering
+            record["majority_test_error"] = error_rate(majority[clusters], test_labels)
     return record
 
 
@@ -186,17 +194,15 @@ def classification(aae, test_images, test_labels, training, batch_size=1000):
     """The models with a class head: the test error (a fraction), the accuracy of each class and the confusion
     matrix (rows: true classes, columns: predicted); for clustering also the clusters' labels and sizes, and the
     error and labels by majority (the clusters named on the images of the TrainingSet `training`)."""
-    clusters = None
-    if aae.decodes_classes:
-        predicted = predict(aae, test_images, batch_size).argmax(1)
-    else:
-        clusters, labels, majority = name_clusters(aae, test_images, training.images, training.labels, batch_size)
-        predicted = labels[clusters]
+    train = (None, None) if training is None else (training.images, training.labels)  # clustering's only
+    predicted, clustering = predicted_classes(aae, test_images, *train, batch_size)
     classes = int(test_labels.max()) + 1
-    accuracy, per_class = class_accuracy(predicted, test_labels, classes)
+    _, per_class = class_accuracy(predicted, test_labels, classes)
     confusion = torch.bincount(test_labels * classes + predicted, minlength=classes * classes).view(classes, classes)
-    results = {"test_error": 1 - accuracy, "test_accuracy_per_class": per_class, "confusion_matrix": confusion.tolist()}
-    if clusters is not None:
+    results = {"test_error": error_rate(predicted, test_labels), "test_accuracy_per_class": per_class,
+               "confusion_matrix": confusion.tolist()}
+    if clustering:
+        clusters, labels, majority = clustering
         results.update(cluster_labels=labels.tolist(),
                        cluster_sizes=torch.bincount(clusters, minlength=aae.classes).tolist(),
                        majority_test_error=error_rate(majority[clusters], test_labels),
