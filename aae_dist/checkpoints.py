@@ -17,10 +17,11 @@ from dataclasses import asdict
 
 import torch
 from accelerate.utils import load as accelerate_load
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from .config import RESUME_FIXED, TrainConfig, flag
 from .errors import AAEError, one_line
+from .files import save_weights
 from .models import AAE, ModelConfig
 
 CHECKPOINTS_DIR = "checkpoints"
@@ -92,8 +93,7 @@ def file_of(path, name, suffix):
 def write_training_state(path, networks, optimizers):
     """Each network's plain weights and each optimizer's state into `path` (by the main process)."""
     for name, network in networks.items():
-        save_file({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()},
-                  os.path.join(path, name + ".safetensors"))
+        save_weights(network, os.path.join(path, name + ".safetensors"))
     for name, optimizer in optimizers.items():
         torch.save(optimizer.state_dict(), os.path.join(path, name + ".bin"))
 

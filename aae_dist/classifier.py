@@ -13,11 +13,11 @@ import math
 import os
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from .data import FILE_DATASETS, cache_dir, load_dataset, to_model_input
-from .files import atomic_path
+from .files import atomic_path, save_weights
 
 FEATURES = 128
 SHIPPED = os.path.join(os.path.dirname(__file__), "weights")
@@ -76,7 +76,7 @@ def classifier_path(dataset, data_root, image_size):
 def save_classifier(model, path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with atomic_path(path) as tmp:
-        save_file({k: v.cpu().contiguous() for k, v in model.state_dict().items()}, tmp)
+        save_weights(model, tmp)
 
 
 def load_classifier(dataset, data_root, image_size=None, device="cpu"):

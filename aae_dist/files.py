@@ -4,6 +4,8 @@ import json
 import os
 from contextlib import contextmanager
 
+from safetensors.torch import save_file
+
 
 @contextmanager
 def atomic_path(path):
@@ -21,3 +23,13 @@ def atomic_path(path):
 def write_json(path, obj):
     with atomic_path(path) as tmp, open(tmp, "w") as f:
         json.dump(obj, f, indent=2)
+
+
+def save_weights(network, path):
+    """A network's weights as safetensors, readable as the umask allows like every other file of a run: safetensors
+    creates its files owner-only (0600), and a run on a filesystem shared by several machines or users is read by
+    them."""
+    save_file({k: v.detach().cpu().contiguous() for k, v in network.state_dict().items()}, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)

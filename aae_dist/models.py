@@ -12,11 +12,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from .errors import AAEError, one_line
-from .files import atomic_path, write_json
+from .files import atomic_path, save_weights, write_json
 from .hub import resolve
 from .networks import Dropout
 from .priors import build_prior
@@ -256,9 +256,8 @@ class AAE(nn.Module):
         """Write model.safetensors and model_config.json, each atomically (temporary name, then rename)."""
         os.makedirs(directory, exist_ok=True)
         weights = os.path.join(directory, WEIGHTS_NAME)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
         with atomic_path(weights) as tmp:
-            save_file(state, tmp)
+            save_weights(self, tmp)
         write_json(os.path.join(directory, MODEL_CONFIG_NAME), asdict(self.config))
 
     @classmethod

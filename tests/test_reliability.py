@@ -245,6 +245,16 @@ class PlantedPickle:
         return (os.system, (f"touch {self.marker}",))
 
 
+def test_every_file_of_a_run_is_as_readable_as_its_config(tmp_path, script):
+    """Other machines and users of a shared filesystem read a run: its weights too (safetensors writes 0600)."""
+    script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
+    mode = (tmp_path / "config.json").stat().st_mode & 0o777
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(path.name == "encoder.safetensors" for path in files) and (tmp_path / "model.safetensors") in files
+    assert {str(path.relative_to(tmp_path)): oct(path.stat().st_mode & 0o777) for path in files
+            if path.stat().st_mode & 0o777 != mode} == {}
+
+
 def test_planted_pickles_are_refused_never_run(tmp_path, script, cli):
     script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
     marker = tmp_path / "pwned"
