@@ -501,3 +501,6 @@ class Trainer:
         self.accelerator.load_state(path)  # every process's RNG state (and the fp16 scaler)
         checkpoints.load_training_state(path, self.checkpointed_networks(), self.optimizers)
         self.step = checkpoints.read_state(path)["step"]
+        if self.step > self.config.steps:  # its schedule's horizon would be behind it, its files rewritten as done
+            raise ConfigError(f"--steps {self.config.steps} is fewer than the {self.step} steps {path} has trained; "
+                              f"pass --steps {self.step} or more")

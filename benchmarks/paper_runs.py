@@ -5,7 +5,9 @@
 Each recipe below trains in its own process of launch/train.py; they share the GPU (under NVIDIA MPS, where it
 runs, their small kernels overlap). After --calibrate-s the script stops each run (SIGTERM: the trainer writes a
 checkpoint), reads its rate from that checkpoint's step and resumes it with the steps that fit the budget (the
-horizon of its learning-rate schedule), never more than a recipe's own length where it has one. When all are done it
+horizon of its learning-rate schedule), never more than a recipe's own length where it has one: such a recipe starts
+with its own length as the horizon, which changes only where the budget cannot hold it, and one that finishes within
+the calibration is not resumed. When all are done it
 evaluates each run's final weights (and those --keep-best kept) with launch/evaluate.py into RUNS/results/, beside a
 copy of each metrics.jsonl (the --eval-every test errors by step, copied every 30 s). The likelihood (vanilla) runs'
 checkpoints are evaluated as soon as each is written, so that a machine lent for a fixed time and cut off mid-run
@@ -90,8 +92,10 @@ def train(name, flags, args, resume_steps=None):
     out = Path(args.runs) / name
     command = [sys.executable, str(ROOT / "launch/train.py"), "--output-dir", str(out)]
     if resume_steps is None:
-        # the horizon is set after calibration: a cosine schedule stays near its start until then
-        command += ["--data-root", args.data_root, "--no-download", "--steps", "10000000", "--checkpoint-every",
+        # the recipe's own length, else a horizon set after calibration (a cosine schedule stays near its start
+        # until then)
+        length = RECIPES[name][1] or 10000000
+        command += ["--data-root", args.data_root, "--no-download", "--steps", str(length), "--checkpoint-every",
                     "10000", "--sample-every", "1000000", "--log-every", "500", *flags.split()]
     else:
         command += ["--resume", "--steps", str(resume_steps)]
@@ -166,15 +170,16 @@ def main():
     start = time.time()
     processes = {name: train(name, RECIPES[name][0], args) for name in names}
     time.sleep(args.calibrate_s)
-    failed = [name for name, process in processes.items() if process.poll() is not None]
+    failed = [name for name, process in processes.items() if process.poll() not in (None, 0)]
     status(names, args, f"calibrated; failed (see RUNS/NAME.log): {failed or 'none'}")
     names = [name for name in names if name not in failed]
-    for name in names:
+    running = [name for name in names if processes[name].poll() is None]  # a short recipe may have finished
+    for name in running:
         processes[name].send_signal(signal.SIGTERM)  # each writes its checkpoint and exits
-    for name in names:
+    for name in running:
         processes[name].wait()
     calibrated = time.time()
-    for name in names:  # the rate counts the start-up too: a little slow, so the runs end inside the budget
+    for name in running:  # the rate counts the start-up too: a little slow, so the runs end inside the budget
         done = steps_done(name, args)
         left = start + args.budget_s - time.time() - 30  # 30 s for the restart and the final checkpoint
         steps = done + max(1, int(done / (calibrated - start) * left))

@@ -255,6 +255,15 @@ def test_every_file_of_a_run_is_as_readable_as_its_config(tmp_path, script):
             if path.stat().st_mode & 0o777 != mode} == {}
 
 
+def test_resume_with_fewer_steps_than_trained_is_refused_and_changes_nothing(tmp_path, script, cli):
+    script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    status, _, err = cli("train.py", "--output-dir", tmp_path, "--resume", "--steps", "5")
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--steps 5 is fewer than the 10 steps" in err and "pass --steps 10 or more" in err, err
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+
+
 def test_planted_pickles_are_refused_never_run(tmp_path, script, cli):
     script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
     marker = tmp_path / "pwned"
