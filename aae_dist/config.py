@@ -69,7 +69,7 @@ class TrainConfig:
     config: str = field(default="", metadata=dict(
         help="start from the settings of another run: its config.json, or a JSON of aae-evaluate (its train_config), "
              "e.g. one committed under benchmarks/results/ to reproduce its number; flags given still win, and "
-             "--output-dir and --data-root are never taken from it", metavar="FILE"))
+             "--output-dir, --data-root and --no-download are never taken from it", metavar="FILE"))
     preset: str = field(default="seed", metadata=dict(
         help="recipe whose values replace the defaults (flags given still win): seed = the lecture's, paper = the "
              "AAE paper's likelihood model (Table 1) as keil555/AAE_paddle trains it (z 8, 2 x 1200, dropout 0.2, "
@@ -229,6 +229,8 @@ class TrainConfig:
     run_name: str | None = field(default=None, metadata=dict(help="W&B run name (default: the output dir's name)"))
 
     def __post_init__(self):
+        # config.json keeps where the data is, whatever directory a later aae-evaluate, aae-plot or --resume runs in
+        self.data_root = os.path.abspath(os.path.expanduser(self.data_root))
         self.validate()
 
     def validate(self):
@@ -376,13 +378,26 @@ def saved_settings(saved, leave_out):
 
 def settings_of(path):
     """--config FILE: the TrainConfig values of a run's config.json or of an aae-evaluate JSON (its train_config),
-    but for where that run lived (--output-dir, --data-root) and what its command did with its directory."""
+    but for where that run lived (--output-dir, --data-root, --no-download) and what its command did with its
+    directory."""
     saved = read_json(path, "--config names a run's config.json or an aae-evaluate --json file")
     saved = saved.get("train_config", saved) if isinstance(saved, dict) else None
     if not isinstance(saved, dict) or "model" not in saved:
         raise ConfigError(f"--config {path}: holds no training settings; name a run's config.json or an "
                           "aae-evaluate --json file (its train_config)")
-    return saved_settings(saved, {"output_dir", "data_root", "resume", "overwrite", "config"})
+    # where the data is and whether it may be downloaded are this machine's, not the run's
+    return saved_settings(saved, {"output_dir", "data_root", "no_download", "resume", "overwrite", "config"})
+
+
+def per_process_batch(global_batch):
+    """The --batch-size that keeps a resumed run's global batch under this launch's number of processes (WORLD_SIZE,
+    as accelerate launch and torchrun set it), so that it continues as the uninterrupted run would have."""
+    processes = int(os.environ.get("WORLD_SIZE", 1))
+    if global_batch % processes:
+        raise ConfigError(f"--resume: the run's global batch of {global_batch} does not split over {processes} "
+                          "processes; resume it with a number of processes that divides it, or pass --batch-size N "
+                          "(per process) to go on with another global batch")
+    return global_batch // processes
 
 
 def load_train_config(flags):
@@ -395,7 +410,10 @@ def load_train_config(flags):
         if os.path.isfile(path):
             saved = read_json(path, "repair it, or start a new --output-dir")
             # what the run was trained with; not what its first command did with the directory (--overwrite)
-            flags = {**saved_settings(saved, {"overwrite"}), **flags}
+            given = flags
+            flags = {**saved_settings(saved, {"overwrite"}), **given}
+            if "batch_size" not in given and "global_batch_size" in saved:  # resumed by another number of processes
+                flags["batch_size"] = per_process_batch(saved["global_batch_size"])
     if not flags.get("resume"):  # a resumed run's config.json already holds its model's and preset's values
         name = flags.get("preset", "seed")
         preset = PRESETS.get(name, {})  # TrainConfig rejects unknown names

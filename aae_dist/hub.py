@@ -50,17 +50,20 @@ def resolve(path_or_repo_id):
     except HFValidationError:
         raise AAEError(f"{repo_id} is neither a directory nor a Hub repo id (org/name); point to a run directory "
                        "or name a model repo") from None
+    parent = os.path.dirname(repo_id)  # runs/lecturee is most likely a mistyped run directory under runs/
+    where = (f"{repo_id}: no such directory in {parent}/" if os.path.isdir(parent)
+             else f"{repo_id} is not a local directory")
     try:
         return snapshot_download(repo_id, allow_patterns=LOADED_FILES, library_name="aae-dist")
     except RepositoryNotFoundError:  # also a private or gated repo without a token that can read it
-        raise AAEError(f"{repo_id} is not a local directory, and the Hub has no model repo {repo_id} you can read "
+        raise AAEError(f"{where}, and the Hub has no model repo {repo_id} you can read "
                        "(check the name; for a private one log in: hf auth login)") from None
     except LocalEntryNotFoundError as error:
         if constants.is_offline_mode():
-            raise AAEError(f"{repo_id} is not a local directory nor in the Hub cache ({constants.HF_HUB_CACHE}), "
+            raise AAEError(f"{where}, nor in the Hub cache ({constants.HF_HUB_CACHE}), "
                            f"and HF_HUB_OFFLINE is set: set HF_HUB_OFFLINE=0, or download it first "
                            f"(hf download {repo_id})") from None
-        raise AAEError(f"{repo_id} is not a local directory, and the Hub cannot be reached for it "
+        raise AAEError(f"{where}, and the Hub cannot be reached for it "
                        f"({one_line(error.__cause__ or error, 160)}); check the connection") from None
     except Exception as error:  # what the HTTP client raises varies: still one line, never a traceback
         raise AAEError(f"{repo_id}: the Hub download failed ({one_line(error, 200)})") from None

@@ -113,6 +113,15 @@ def test_a_model_neither_here_nor_in_the_cache_is_one_line(offline_cache, tmp_pa
         AAE.from_pretrained(checkpoint)
 
 
+def test_a_mistyped_run_directory_is_named_as_one(offline_cache, tmp_path, cli, monkeypatch):
+    """runs/lecturee reads as a Hub repo id too; where runs/ is here, the message says first that it is not in it."""
+    (tmp_path / "runs" / "lecture").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    status, _, err = cli("generate.py", "--checkpoint", "runs/lecturee", "--out", tmp_path / "x.png")
+    (line,) = err.strip().splitlines()
+    assert status == 2 and "runs/lecturee: no such directory in runs/, nor in the Hub cache" in line, err
+
+
 @needs_mnist
 @pytest.mark.parametrize("flags, private", [([], False), (["--private"], True)])
 def test_push_uploads_the_dry_run_folder(run, tmp_path, script, monkeypatch, flags, private):

@@ -264,6 +264,16 @@ def test_resume_with_fewer_steps_than_trained_is_refused_and_changes_nothing(tmp
     assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
 
 
+def test_a_relative_data_root_is_saved_absolute_and_resumes_from_another_directory(tmp_path, script, monkeypatch):
+    data = Path(DATA_ROOT).resolve()
+    monkeypatch.chdir(data.parent)
+    flags = [data.name if flag == DATA_ROOT else flag for flag in FLAGS]
+    script("launch/train.py", *flags, "--steps", "5", "--output-dir", tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data_root"] == str(data)
+    monkeypatch.chdir(tmp_path)
+    script("launch/train.py", "--output-dir", tmp_path / "run", "--resume", "--steps", "10")
+
+
 def test_planted_pickles_are_refused_never_run(tmp_path, script, cli):
     script("launch/train.py", *FLAGS, "--steps", "10", "--output-dir", tmp_path)
     marker = tmp_path / "pwned"

@@ -8,6 +8,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from aae_dist.errors import ConfigError
+
 from conftest import ACCELERATE, DATA_ROOT, TINY, needs_mnist, run_script, tiny_config
 
 METRIC_KEYS = {"step", "epoch", "recon_loss", "d_loss", "g_loss", "d_real", "d_fake", "samples_per_s"}
@@ -93,8 +95,10 @@ def test_config_starts_a_run_from_another_runs_settings(tmp_path, cli):
         status, _, err = cli("train.py", "--config", source, "--seed", "5", "--output-dir", tmp_path / source.stem)
         assert status == 0, err
         again = json.loads((tmp_path / source.stem / "config.json").read_text())
-        assert {name for name in first if first[name] != again[name]} == {"config", "seed", "output_dir"}
-        assert again["seed"] == 5 and again["config"] == str(source)
+        # --no-download is this machine's choice, like --data-root (here $AAE_DATA_ROOT, the same folder)
+        assert {name for name in first if first[name] != again[name]} == {"config", "seed", "output_dir",
+                                                                          "no_download"}
+        assert again["seed"] == 5 and again["config"] == str(source) and not again["no_download"]
 
 
 @needs_mnist
@@ -109,6 +113,22 @@ def test_resume_takes_new_learning_rates(tmp_path):
     trainer = Trainer(tiny_config(output_dir=str(tmp_path), steps=10, resume=True, lr_recon=1e-5, lr_reg=2e-6))
     lrs = {name: {group["lr"] for group in optimizer.param_groups} for name, optimizer in trainer.optimizers.items()}
     assert trainer.step == 5 and lrs == dict(optim_P={1e-5}, optim_Q_enc={1e-5}, optim_Q_gen={2e-6}, optim_D={2e-6})
+
+
+def test_resume_keeps_the_global_batch_under_another_number_of_processes(tmp_path, monkeypatch):
+    """A run trained by 2 processes of batch 100 (global 200) resumes on 1 process at batch 200, the computation it
+    continues (DDP equals one process on the global batch); a --batch-size given still wins."""
+    from aae_dist import load_train_config
+
+    (tmp_path / "config.json").write_text(json.dumps({"batch_size": 100, "world_size": 2, "global_batch_size": 200}))
+    resume = {"output_dir": str(tmp_path), "resume": True}
+    assert load_train_config(resume).batch_size == 200
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert load_train_config(resume).batch_size == 50
+    assert load_train_config({**resume, "batch_size": 30}).batch_size == 30
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ConfigError, match="global batch of 200 does not split over 3 processes"):
+        load_train_config(resume)
 
 
 @needs_mnist
