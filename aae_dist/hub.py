@@ -129,8 +129,9 @@ def model_card(aae, config, evaluation, repo_id):
     # each variant's own learning rates and flags, besides the settings every run has
     keys = [*RECIPE, *sorted({field for _, field in aae.optimizers().values()}), *aae.own_flags]
     recipe = "\n".join(f"| {key} | {config[key]} |" for key in dict.fromkeys(keys) if key in config)
-    labels = ("\nThe decoder is class-conditional: `aae.sample(16, labels=7)` draws one class, "
-              "`aae-generate ... --label 7` too.\n" if aae.conditional else "")
+    label = min(7, aae.classes - 1) if aae.conditional else None  # one of this model's classes
+    labels = (f"\nThe decoder is class-conditional: `aae.sample(16, labels={label})` draws one class, "
+              f"`aae-generate ... --label {label}` too.\n" if aae.conditional else "")
     body = f"""
 # {repo_id}
 

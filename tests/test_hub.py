@@ -113,6 +113,15 @@ def test_a_model_neither_here_nor_in_the_cache_is_one_line(offline_cache, tmp_pa
         AAE.from_pretrained(checkpoint)
 
 
+def test_the_card_of_a_two_class_model_names_one_of_its_classes():
+    from aae_dist.models import ModelConfig
+
+    aae = AAE(ModelConfig(model="supervised", num_classes=2, hidden=8, disc_hidden=8))
+    text = str(hub.model_card(aae, {"dataset": "imagefolder"}, None, "org/name"))
+    assert "aae.sample(16, labels=1)" in text and "--label 1`" in text
+    assert aae.sample(4, labels=1)[0].shape == (4, 1, 28, 28)
+
+
 def test_a_mistyped_run_directory_is_named_as_one(offline_cache, tmp_path, cli, monkeypatch):
     """runs/lecturee reads as a Hub repo id too; where runs/ is here, the message says first that it is not in it."""
     (tmp_path / "runs" / "lecture").mkdir(parents=True)
