@@ -206,7 +206,8 @@ class TrainConfig:
     log_every: int = field(default=50, metadata=dict(help="steps between metrics.jsonl / W&B records"))
     eval_every: int = field(default=0, metadata=dict(
         help="steps between evaluations on the test split (test_error of the models with a class head, "
-             "test_recon_bce) in metrics.jsonl and W&B; 0: none"))
+             "test_recon_bce) in metrics.jsonl and W&B; 0: none (the recipes of the models with a class head: "
+             "1000)"))
     sample_every: int = field(default=500, metadata=dict(
         help="steps between preview images (samples/step_N.png: the latent lattice, or the style grid)"))
     checkpoint_every: int = field(default=1000, metadata=dict(help="steps between checkpoints"))

@@ -64,8 +64,8 @@ def codes(aae, args, label, generator):
     """(z, labels or None, images per grid row) of a lattice, manifold or style grid."""
     if args.style_grid:
         if not aae.conditional:
-            raise AAEError("--style-grid: style grids need a class-conditional model (--model supervised); this "
-                           f"run is {aae.config.model}")
+            raise AAEError("--style-grid: style grids need a class-conditional model (--model supervised, "
+                           f"semi-supervised, clustering or dim-reduction); this run is {aae.config.model}")
         return *style_grid_codes(aae.prior, args.style_grid, aae.classes, generator), aae.classes
     if args.manifold and aae.prior.dim != 2:
         raise AAEError(f"--manifold needs a 2-D latent; this run's has {aae.prior.dim} dimensions "
