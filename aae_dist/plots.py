@@ -26,15 +26,19 @@ def plot_losses(run_dir, path):
     records = [r for r in every if "samples_per_s" in r]  # training records; --eval-every writes others
     tests = [r for r in every if "test_error" in r]
     steps = [r["step"] for r in records]
-    first, *others = [key for key in records[0] if key not in ("step", "epoch", "samples_per_s")]
+    # the learning rates (lr_*) are the schedule's, not the phases' metrics: metrics.jsonl and W&B have them
+    first, *others = [key for key in records[0] if key not in ("step", "epoch", "samples_per_s")
+                      and not key.startswith("lr_")]
     fig, (recon, adversarial, *test) = plt.subplots(1, 3 if tests else 2, figsize=(16 if tests else 11, 4))
-    recon.plot(steps, [r[first] for r in records])
+    marker = "o" if len(records) == 1 else None  # one record is a point, not a line
+    recon.plot(steps, [r[first] for r in records], marker=marker)
     recon.set(title="reconstruction", xlabel="step", ylabel=first)
+    adversarial.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # up to 20 curves, each its own colour
     for key in others:
-        adversarial.plot(steps, [r[key] for r in records], label=key)
+        adversarial.plot(steps, [r[key] for r in records], label=key, marker=marker)
     adversarial.set(title="regularization", xlabel="step")
     if others:
-        adversarial.legend()
+        adversarial.legend(fontsize="small", ncols=2 if len(others) > 6 else 1)
     if tests:
         test[0].plot([r["step"] for r in tests], [100 * r["test_error"] for r in tests], marker="o")
         test[0].set(title="test error", xlabel="step", ylabel="%")
