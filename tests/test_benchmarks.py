@@ -147,6 +147,51 @@ def test_cpu_env_ab_times_each_setting_in_its_own_processes(tmp_path):
     assert "GOMP_SPINCOUNT=infinite: median step" in result.stdout
 
 
+def test_paper_runs_resumes_only_the_runs_still_training_and_never_past_their_length(tmp_path, monkeypatch):
+    """After the calibration: a failed run is dropped, one that finished (a short recipe on a fast GPU) is left as it
+    is, and the others are stopped and resumed with the steps the budget allows, at most their recipe's length."""
+    import paper_runs
+
+    class Process:
+        def __init__(self, name, resumed):
+            self.name, self.code = name, 0 if resumed else {"short": 0, "broken": 1}.get(name)
+
+        def poll(self):
+            return self.code
+
+        def send_signal(self, signum):
+            self.code = -signum
+
+        def wait(self):
+            return self.code
+
+    calls = []
+
+    def train(name, flags, args, resume_steps=None):
+        calls.append((name, resume_steps))
+        return Process(name, resume_steps is not None)
+
+    recipes = {"fixed": ("", 16000), "sized": ("", None), "short": ("", 100), "broken": ("", 100)}
+    monkeypatch.setattr(paper_runs, "RECIPES", recipes)
+    commands = []
+    monkeypatch.setattr(paper_runs.subprocess, "Popen", lambda command, **kwargs: commands.append(command))
+    for name in ("fixed", "sized"):
+        paper_runs.train(name, "", SimpleNamespace(runs=str(tmp_path), data_root="d"))
+    assert [command[command.index("--steps") + 1] for command in commands] == ["16000", "10000000"]
+    evaluated = []
+    monkeypatch.setattr(paper_runs, "collect", lambda names, args, pool, started, final=False:
+                        final and evaluated.extend(names))
+    monkeypatch.setattr(paper_runs, "train", train)
+    monkeypatch.setattr(paper_runs, "steps_done", lambda name, args: 10000)  # the step each stopped at
+    monkeypatch.setattr(paper_runs.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(sys, "argv", ["paper_runs.py", "--data-root", "d", "--runs", str(tmp_path), "--budget-s",
+                                      "100000", "--calibrate-s", "1"])
+    paper_runs.main()
+    assert calls[:4] == [(name, None) for name in recipes]  # each started with its recipe's own length
+    assert sorted(calls[4:]) == [("fixed", 16000), ("sized", calls[5][1])] and calls[5][1] > 16000
+    assert evaluated == ["fixed", "sized", "short"]
+
+
 def test_every_paper_runs_recipe_is_a_valid_training_configuration():
     """The GPU session trains these commands unattended: a stale flag or value would cost its device time."""
     import paper_runs
