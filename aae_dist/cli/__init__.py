@@ -28,13 +28,18 @@ def pick_device(name):
     return device
 
 
+def program():
+    """The name the program was started by (aae-generate, or launch/generate.py's generate.py), to head its lines."""
+    return os.path.basename(sys.argv[0])
+
+
 def run(command, argv=None):
     """Run command(argv) as a program: its user errors end it with one line and exit status 2."""
     try:
         command(argv)
     except AAEError as error:
         if os.environ.get("RANK", "0") == "0":  # under DDP every rank fails alike: say it once
-            print(f"{os.path.basename(sys.argv[0])}: error: {error}", file=sys.stderr)
+            print(f"{program()}: error: {error}", file=sys.stderr)
         sys.exit(2)
     except TrainingStopped as stopped:  # the trainer has already said where its checkpoint is
         sys.exit(128 + stopped.signum)

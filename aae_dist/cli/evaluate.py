@@ -16,7 +16,7 @@ from ..config import OneLineParser
 from ..files import write_json
 from ..metrics import evaluate
 from ..tracking import log_to_finished_run
-from . import add_run_arguments, check_writable, load_model, pick_device, read_run, run
+from . import add_run_arguments, check_writable, load_model, pick_device, program, read_run, run
 
 # What the JSON records of the run beside its figures.
 RUN_FIELDS = ("model", "dataset", "steps", "seed", "batch_size", "num_labels", "clusters", "z_dim", "hidden",
@@ -71,7 +71,7 @@ def evaluate_run(argv=None):
                       "weights": "moving average" if averaged else "trained",
                       **({"chosen_by": state["chosen_by"]} if "chosen_by" in state else {})}
     results["train_config"] = config  # every setting the run trained with (its config.json), to trace a number to it
-    print(f"evaluate.py: {args.checkpoint} on {config['dataset']} ({args.num_samples} samples, real images: its "
+    print(f"{program()}: {args.checkpoint} on {config['dataset']} ({args.num_samples} samples, real images: its "
           f"{results['reference_split']} set)")
     if "parzen_ll" in results:
         print(f"  Parzen log-likelihood   {results['parzen_ll']:.1f} +- {results['parzen_ll_stderr']:.1f} nats "

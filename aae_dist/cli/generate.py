@@ -19,7 +19,7 @@ from ..config import OneLineParser
 from ..errors import AAEError
 from ..sampling import generate, latent_lattice, manifold_codes, save_grid, save_pngs, style_grid_codes
 
-from . import add_run_arguments, check_writable, load_model, pick_device, run
+from . import add_run_arguments, check_writable, load_model, pick_device, program, run
 
 SUFFIXES = (".npz", ".pt", ".png")
 
@@ -90,7 +90,7 @@ def generate_samples(argv=None):
         images, z, labels = generate(aae, args.num_samples, args.batch_size, generator, labels=label)
     if not args.out.endswith(SUFFIXES):
         save_pngs(images, args.out, labels)
-        print(f"generate.py: {len(images)} PNG files -> {args.out}")
+        print(f"{program()}: {len(images)} PNG files -> {args.out}")
         return
     arrays = {"images": images, "z": z, **({"labels": labels} if labels is not None else {})}
     if args.out.endswith(".npz"):
@@ -99,7 +99,7 @@ def generate_samples(argv=None):
         torch.save(arrays, args.out)
     else:
         save_grid(images, args.out, nrow=nrow)
-    print(f"generate.py: {len(images)} images -> {args.out}")
+    print(f"{program()}: {len(images)} images -> {args.out}")
 
 
 def main(argv=None):

@@ -11,7 +11,7 @@ aae-plot is this program, and so is launch/plot.py:
 from ..config import OneLineParser
 from ..plots import make_pictures
 from ..tracking import log_to_finished_run
-from . import pick_device, read_run, run
+from . import pick_device, program, read_run, run
 
 
 def build_parser(prog=None):
@@ -32,7 +32,7 @@ def plot_run(argv=None):
     paths = make_pictures(args.run_dir, config["dataset"], data_root, pick_device(args.device), args.manifold_size,
                           image_size=config.get("image_size"))
     log_to_finished_run(args.run_dir, images={f"pictures/{name}": path for name, path in paths.items()})
-    print("plot.py: " + ", ".join(paths.values()))
+    print(f"{program()}: " + ", ".join(paths.values()))
 
 
 def main(argv=None):

@@ -15,7 +15,7 @@ from ..config import OneLineParser
 from ..errors import AAEError
 from ..hub import push_to_hub
 from ..models import AAE
-from . import run
+from . import program, run
 
 
 def build_parser(prog=None):
@@ -37,7 +37,7 @@ def push(argv=None):
         raise AAEError(f"{args.run_dir} is not a directory: push a run directory written by aae-train")
     aae = AAE.from_pretrained(args.run_dir)  # a run whose training has not finished fails here, in one line
     where = push_to_hub(aae, args.run_dir, args.repo_id, private=args.private, dry_run=args.dry_run)
-    print(f"push.py: {args.run_dir} -> {where}" + (" (dry run: nothing uploaded)" if args.dry_run else ""))
+    print(f"{program()}: {args.run_dir} -> {where}" + (" (dry run: nothing uploaded)" if args.dry_run else ""))
 
 
 def main(argv=None):
