@@ -195,7 +195,7 @@ def test_label_and_style_grid_need_a_conditional_model(tmp_path, cli):
     for flags in (["--label", "3"], ["--style-grid"]):
         status, _, err = cli("generate.py", "--checkpoint", LEGACY_RUN, "--out", tmp_path / "x.png", *flags)
         (line,) = err.strip().splitlines()
-        assert status == 2 and "need a class-conditional model (--model supervised)" in line, err
+        assert status == 2 and "need a class-conditional model (--model supervised" in line, err
 
 
 @needs_mnist

@@ -445,18 +445,18 @@ def test_a_fresh_run_refuses_a_directory_that_holds_a_run(tmp_path, cli, script)
 def test_a_full_disk_while_checkpointing_loses_nothing(tmp_path, monkeypatch, script):
     """The write fails half-way (as safetensors does when the disk is full): the partial checkpoint is removed,
     the previous one stays complete, and the message says how to go on."""
-    import aae_dist.checkpoints
+    import aae_dist.files
     from safetensors import SafetensorError
 
     trainer = Trainer(tiny_config(output_dir=str(tmp_path), steps=10, checkpoint_every=5))
-    real_save = aae_dist.checkpoints.save_file
+    real_save = aae_dist.files.save_file
 
     def full_disk(tensors, path):
         if "step_000010" in str(path):
             Path(path).write_bytes(b"half a file")
             raise SafetensorError("Error while serializing: IoError(No space left on device (os error 28))")
         real_save(tensors, path)
-    monkeypatch.setattr(aae_dist.checkpoints, "save_file", full_disk)
+    monkeypatch.setattr(aae_dist.files, "save_file", full_disk)
     with pytest.raises(AAEError) as error:
         trainer.fit()
     message = str(error.value)
