@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass, field
 
 from .data import DATASETS, parse_num_labels
-from .errors import ConfigError, read_json
+from .errors import ConfigError
+from .files import read_json
 from .models import ModelConfig
 from .networks import ARCHS
 from .objectives import OBJECTIVES

@@ -1,10 +1,13 @@
-"""Writing files so that a kill at any moment leaves either the old file or the new one, never half of one."""
+"""The files of a run: written so that a kill at any moment leaves either the old file or the new one, never half
+of one, and read with a one-line error that names the file and its fix."""
 
 import json
 import os
 from contextlib import contextmanager
 
 from safetensors.torch import save_file
+
+from .errors import AAEError, one_line
 
 
 @contextmanager
@@ -18,6 +21,21 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def read_json(path, fix):
+    """The JSON a user's file holds (a run's config.json, an evaluation); a file that is missing, unreadable, torn or
+    hand-edited into invalid JSON is an AAEError that names the file and ends with `fix`."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        reason = "is missing"
+    except OSError as error:
+        reason = f"cannot be read ({error.strerror})"
+    except ValueError as error:
+        reason = f"is not valid JSON ({one_line(error, 160)})"
+    raise AAEError(f"{path} {reason}; {fix}")
 
 
 def write_json(path, obj):

@@ -16,7 +16,8 @@ from huggingface_hub import HfApi, ModelCard, ModelCardData, constants, snapshot
 from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, RepositoryNotFoundError
 from huggingface_hub.utils import validate_repo_id
 
-from .errors import AAEError, one_line, read_json
+from .errors import AAEError, one_line
+from .files import read_json
 from .sampling import save_grid  # and nothing of models.py, which loads through resolve()
 
 CONFIG_NAME = "config.json"          # the training configuration a run directory holds

@@ -170,10 +170,11 @@ def main():
     start = time.time()
     processes = {name: train(name, RECIPES[name][0], args) for name in names}
     time.sleep(args.calibrate_s)
-    failed = [name for name, process in processes.items() if process.poll() not in (None, 0)]
+    codes = {name: process.poll() for name, process in processes.items()}  # None: running; 0: a short recipe done
+    failed = [name for name, code in codes.items() if code not in (None, 0)]
     status(names, args, f"calibrated; failed (see RUNS/NAME.log): {failed or 'none'}")
     names = [name for name in names if name not in failed]
-    running = [name for name in names if processes[name].poll() is None]  # a short recipe may have finished
+    running = [name for name in names if codes[name] is None]
     for name in running:
         processes[name].send_signal(signal.SIGTERM)  # each writes its checkpoint and exits
     for name in running:

@@ -10,7 +10,8 @@ import torch
 
 from .. import checkpoints, hub
 from ..data import FILE_DATASETS
-from ..errors import AAEError, TrainingStopped, one_line, read_json
+from ..errors import AAEError, TrainingStopped, one_line
+from ..files import read_json
 from ..models import AAE, WEIGHTS_NAME
 
 
@@ -98,8 +99,7 @@ def load_model(path, device, average=True):
         raise AAEError(f"{path}: a run directory keeps only the moving average of the weights; the trained weights "
                        f"are in its checkpoints: pass --checkpoint {os.path.join(path, checkpoints.CHECKPOINTS_DIR)}"
                        "/step_N")
-    newest = checkpoints.list_checkpoints(path)[-1:] if os.path.isdir(path) else []
-    if not os.path.isfile(os.path.join(path, WEIGHTS_NAME)) and newest:  # stopped before its end
-        raise AAEError(f"{path} has no {WEIGHTS_NAME}: its training has not finished; pass --checkpoint {newest[0]} "
+    if not os.path.isfile(os.path.join(path, WEIGHTS_NAME)) and (done := checkpoints.list_checkpoints(path)):
+        raise AAEError(f"{path} has no {WEIGHTS_NAME}: its training has not finished; pass --checkpoint {done[-1]} "
                        f"(its newest checkpoint), or finish it with aae-train --output-dir {path} --resume")
     return AAE.from_pretrained(path, device)
