@@ -148,6 +148,9 @@ class TrainConfig:
     affine_labelled: bool = field(default=False, metadata=dict(
         help="semi-supervised: the classification phase reads each labelled image moved by its own small affine "
              "transform (--affine-std), drawn anew every step: the labelled subset augmented"))
+    mean_teacher: bool = field(default=False, metadata=dict(
+        help="semi-supervised and clustering: the target of --affine-consistency and --vat is the moving average's "
+             "q(y|x) (--ema-decay) instead of the trained encoder's own: a mean teacher (Tarvainen & Valpola 2017)"))
     head_distance: float = field(default=3.0, metadata=dict(
         help="dim-reduction: eta, the distance below which two cluster heads are pushed apart (a reconstruction-"
              "phase cost, the sum over pairs of max(0, eta - their distance)); with --prior-std it sets how far "
@@ -292,6 +295,9 @@ class TrainConfig:
             if self.model not in owners and getattr(self, name) != TrainConfig.__dataclass_fields__[name].default:
                 raise ConfigError(f"{flag(name)} applies to --model {', '.join(owners)} only (this run is "
                                   f"--model {self.model})")
+        if self.mean_teacher and not (self.ema_decay and (self.affine_consistency or self.vat)):
+            raise ConfigError("--mean-teacher sets the target of the consistency terms from the moving average: give "
+                              "--ema-decay (e.g. 0.999) and --affine-consistency or --vat")
 
     def model_config(self, image_shape, num_classes):
         """The networks and prior this configuration trains on images of `image_shape` in `num_classes` classes."""
@@ -304,6 +310,7 @@ class TrainConfig:
                            marginal_entropy=self.marginal_entropy, input_dropout=self.input_dropout,
                            vat=self.vat, vat_eps=self.vat_eps, affine_consistency=self.affine_consistency,
                            affine_std=self.affine_std, affine_labelled=self.affine_labelled,
+                           mean_teacher=self.mean_teacher,
                            head_distance=self.head_distance,
                            init_std=self.init_std,
                            discriminator_steps=self.discriminator_steps,

@@ -39,7 +39,8 @@ class Phase:
     minimised by stepping `optimizers` (each unscaled once under fp16, all skipped if any gradient overflowed). `nets` holds
     the phase's networks by name: those in `trains` are called through their DDP wrapper (in train mode), those
     in `uses` as plain modules with their weights frozen (gradients still flow through them, none into them),
-    in eval mode if also in `eval`.
+    in eval mode if also in `eval`; `nets.average` is the weights' moving average (an AAE in eval mode, no
+    gradients) with --ema-decay, else None.
     """
 
     name: str
@@ -79,6 +80,7 @@ class ModelConfig:
     affine_consistency: float = 0.0
     affine_std: float = 0.1
     affine_labelled: bool = False
+    mean_teacher: bool = False
     head_distance: float = 3.0
     discriminator_steps: int = 1
     prior: dict = field(default_factory=lambda: {"name": "gaussian", "std": 1.0})

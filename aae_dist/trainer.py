@@ -235,7 +235,7 @@ class Trainer:
         for name in phase.uses:
             self.networks[name].train(name not in phase.eval)
         nets = SimpleNamespace(**{name: self.wrapped[name] for name in phase.trains},
-                               **{name: self.networks[name] for name in phase.uses})
+                               **{name: self.networks[name] for name in phase.uses}, average=self.ema)
         # A used network's weights get no gradients (none computed and, under DDP, none all-reduced);
         # gradients still flow through it into the trained ones.
         with frozen([self.networks[name] for name in phase.uses]):

@@ -24,6 +24,11 @@ MODELS = {"vanilla": ["--model", "vanilla"],
           "semi-supervised-affine": ["--model", "semi-supervised", "--num-labels", "30", "--input-noise", "0",
                                      "--affine-consistency", "1", "--affine-labelled", "--optimizer", "sgd",
                                      "--lr-recon", "0.01", "--lr-reg", "0.01", "--lr-cls", "0.01"],
+          # the consistency target from the moving average (--mean-teacher)
+          "semi-supervised-mean-teacher": ["--model", "semi-supervised", "--num-labels", "30", "--input-noise", "0",
+                                           "--affine-consistency", "1", "--ema-decay", "0.9", "--mean-teacher",
+                                           "--optimizer", "sgd", "--lr-recon", "0.01", "--lr-reg", "0.01",
+                                           "--lr-cls", "0.01"],
           # the cluster heads: a network trained in the reconstruction phase, with a cost of their own
           "dim-reduction": ["--model", "dim-reduction", "--num-labels", "30", "--input-noise", "0"],
           # each clustering case isolates one term (the recipe turns on --marginal-entropy and --affine-consistency)

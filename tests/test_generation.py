@@ -205,7 +205,8 @@ def test_evaluate_cli(tiny_run, tmp_path, script):
     out = tmp_path / "eval.json"
     result = script("launch/evaluate.py", "--checkpoint", tiny_run, "--data-root", DATA_ROOT, "--num-samples",
                         "500", "--json", out)
-    assert "Parzen log-likelihood" in result.stdout
+    assert "Parzen log-likelihood" in result.stdout and "classifier accuracy on the test images" in result.stdout
+    assert "near chance" not in result.stdout
     r = json.loads(out.read_text())
     for key in ("recon_bce_per_pixel", "recon_nats_per_image", "parzen_ll", "parzen_ll_stderr", "parzen_sigma",
                 "mean_gap", "cov_gap_frobenius", "mmd2", "d_prior", "d_encoded_test", "frechet_distance",

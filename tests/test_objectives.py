@@ -181,6 +181,9 @@ def test_evaluate_reports_label_consistency_and_tstr(tmp_path, script):
     ("train", ["--model", "clustering", "--clusters", "1"], "--clusters must be an integer >= 2"),
     ("train", ["--model", "clustering", "--vat", "1", "--vat-eps", "0"], "--vat-eps must be > 0, got 0.0"),
     ("train", ["--model", "clustering", "--affine-std", "-1"], "--affine-std must be > 0, got -1.0"),
+    ("train", ["--model", "semi-supervised", "--affine-consistency", "1", "--mean-teacher"],
+     "--mean-teacher sets the target of the consistency terms from the moving average: give --ema-decay"),
+    ("train", ["--mean-teacher"], "--mean-teacher applies to --model semi-supervised, clustering, dim-reduction only"),
     ("generate", ["--label", "seven"], "--label seven: name a class"),
 ])
 def test_objective_flags_give_one_clear_line(tmp_path, cli, script, flags, message):

@@ -200,12 +200,16 @@ def test_conv_run_on_a_colour_folder_learns_and_generates_png_files(tmp_path, ca
     assert "precision" in result.stdout
 
 
-def test_a_labelled_model_evaluated_on_unlabelled_data_is_one_line(tmp_path, cache, script, cli):
+def test_a_labelled_model_evaluated_on_unlabelled_data_is_one_line_and_on_noise_a_warning(tmp_path, cache, script, cli):
     images = np.random.default_rng(0).integers(0, 256, (64, 12, 12), dtype=np.uint8)
     np.savez(tmp_path / "labelled.npz", images=images, labels=np.arange(64) % 2)
     np.savez(tmp_path / "unlabelled.npz", images=images)
     run = train(script, tmp_path, "run", "--dataset", "npz", "--data-root", tmp_path / "labelled.npz", "--model",
                 "supervised", "--hidden", "16", "--disc-hidden", "16", "--batch-size", "16", "--steps", "2")
+    # labels that are noise: the classifier of the sample metrics learns nothing, and the user is told
+    result = script("launch/evaluate.py", "--checkpoint", run, "--num-samples", "20", "--tstr-samples", "20")
+    assert "classifier accuracy on the train images 0.5000" in result.stdout
+    assert "warning: the classifier is near chance (0.50)" in result.stdout
     status, _, err = cli("evaluate.py", "--checkpoint", run, "--data-root", tmp_path / "unlabelled.npz",
                          "--num-samples", "20", "--tstr-samples", "20")
     (line,) = err.strip().splitlines()

@@ -104,6 +104,29 @@ def test_consistency_terms_join_the_generator_loss(tmp_path, weights):
                                + sum(w * metrics[terms[name]] for name, w in weights.items()))
 
 
+@needs_mnist
+def test_mean_teacher_takes_the_consistency_target_from_the_moving_average_and_trains_only_the_encoder(tmp_path):
+    trainer = Trainer(tiny_config(output_dir=str(tmp_path), model="semi-supervised", num_labels="100", input_noise=0.0,
+                                  dropout=0.0, affine_consistency=1.0, batch_size=20, ema_decay=0.9, mean_teacher=True))
+    for step in range(3):  # the average now lags the trained weights
+        trainer.train_step(trainer.batch(step))
+    model, average, batch = trainer.model, trainer.ema, trainer.batch(3)
+    loss = model.regularize(SimpleNamespace(**model.networks, average=average), batch)["affine_loss"]
+
+    def logits(encoder, images):
+        return model.split(encoder(images))[0]
+
+    view = model.affine_view(batch["x"], batch["affine_noise"])
+    torch.testing.assert_close(loss, consistency_loss(logits(average.encoder, batch["x"]), logits(model.encoder, view)))
+    assert not torch.allclose(loss, consistency_loss(logits(model.encoder, batch["x"]), logits(model.encoder, view)))
+    (generator,) = [phase for phase in trainer.phases if phase.name == "generator"]
+    before = snapshot([average, model.encoder])
+    model.zero_grad()
+    trainer.run_phase(generator, batch)
+    assert changed([average, model.encoder], before) == [False, True]  # the teacher only reads
+    assert no_gradients(average.parameters())
+
+
 def test_affine_view_moves_each_image_by_its_own_transform():
     model = AAE(ModelConfig(model="clustering", affine_consistency=1.0, hidden=16, z_dim=2, image_shape=(1, 12, 12)))
     x = torch.rand(2, 144)

@@ -63,8 +63,10 @@ def test_seed_recipe_learns_on_real_mnist(tmp_path):
                                          # with --affine-labelled: a prior draw of its own
                                          ("dim-reduction", ["--eval-every", "0", "--lr-schedule", "constant",
                                                             "--batch-size", "100", "--affine-labelled"]),
-                                         # its recipe's --affine-consistency and --marginal-entropy too
-                                         ("clustering", ["--eval-every", "0", "--lr-schedule", "constant"])])
+                                         # its recipe's --affine-consistency and --marginal-entropy too, its
+                                         # target from the moving average
+                                         ("clustering", ["--eval-every", "0", "--lr-schedule", "constant",
+                                                         "--ema-decay", "0.9", "--mean-teacher"])])
 def test_resume_computes_what_the_uninterrupted_run_would(tmp_path, model, flags, script):
     common = [*TINY, "--model", model, *flags, "--log-every", "5", "--checkpoint-every", "10", "--sample-every", "20"]
     script("launch/train.py", *common, "--steps", "20", "--output-dir", tmp_path / "whole")

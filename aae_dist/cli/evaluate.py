@@ -85,7 +85,12 @@ def evaluate_run(argv=None):
         print(f"  classifier              Frechet distance {results['frechet_distance']:.2f}, precision "
               f"{results['precision']:.3f}, recall {results['recall']:.3f}, label entropy "
               f"{results['label_entropy']:.3f} of {results['label_entropy_max']:.3f} "
-              f"(classifier test accuracy {results['classifier_test_accuracy']:.4f})")
+              f"(classifier accuracy on the {results['reference_split']} images "
+              f"{results['classifier_test_accuracy']:.4f})")
+        chance = 1 / len(results["label_histogram"])
+        if results["classifier_test_accuracy"] < 2 * chance:  # a folder too small to teach it
+            print(f"  warning: the classifier is near chance ({chance:.2f}) on real images, so its metrics above "
+                  "say little about the samples; it needs more labelled training images")
     else:
         print("  classifier              none: the data has no labels to train one on")
     if "test_error" in results:

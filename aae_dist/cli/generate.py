@@ -99,7 +99,7 @@ def generate_samples(argv=None):
         torch.save(arrays, args.out)
     else:
         save_grid(images, args.out, nrow=nrow)
-    print(f"{program()}: {len(images)} images -> {args.out}")
+    print(f"{program()}: {len(images)} image{'s' * (len(images) != 1)} -> {args.out}")
 
 
 def main(argv=None):

@@ -11,7 +11,7 @@ from .semi_supervised import SemiSupervisedAAE
 class ClusteringAAE(SemiSupervisedAAE, name="clustering"):
     needs_labels = decodes_classes = uses_labelled_subset = False
     own_flags = ("clusters", "label_to_discriminator", "marginal_entropy", "vat", "vat_eps",
-                 "affine_consistency", "affine_std")
+                 "affine_consistency", "affine_std", "mean_teacher")
     # The recipe of docs/recipes.md ("Semi-supervised classification and clustering"): the paper's 5-D style code and
     # input noise, 2 x 1000 units, a 1000-unit D_z on (y, z) pairs with dropout 0.5 (with the paper's marginal D_z,
     # D_y won and the encoder put everything into z: 80% error), Adam 1e-3 on a cosine schedule; and two terms not

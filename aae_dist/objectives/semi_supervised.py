@@ -9,7 +9,8 @@ categorical prior (one-hot vectors), D_z teaches q(z) to look like the Gaussian 
   3. generator        Q train; D_y, D_z frozen; loss -log D_y(y) - log D_z(z);           optim_Q_gen
                       (with marginal_entropy w, + w (log K - H(the batch's mean y)));
                       (with vat w, + w KL(q(y|x) || q(y|x + r)), r virtual adversarial;
-                       with affine_consistency w, + w KL(q(y|x) || q(y|A(x))), A a random affine transform)
+                       with affine_consistency w, + w KL(q(y|x) || q(y|A(x))), A a random affine transform;
+                       with mean_teacher, the target q(y|x) is the moving average's, the trainer's nets.average)
   4. classification   Q train on a mini-batch of the labelled subset (--num-labels);
                       loss cross-entropy of y;                                           optim_Q_cls
                       (with affine_labelled, each labelled image moved by a random affine transform)
@@ -32,7 +33,7 @@ from ..sampling import style_grid_codes
 class SemiSupervisedAAE(AAE, name="semi-supervised"):
     conditional = needs_labels = decodes_classes = categorical = uses_labelled_subset = True
     own_flags = ("num_labels", "lr_cls", "momentum_cls", "label_to_discriminator", "marginal_entropy", "vat", "vat_eps",
-                 "affine_consistency", "affine_std", "affine_labelled")
+                 "affine_consistency", "affine_std", "affine_labelled", "mean_teacher")
     # The recipe of docs/recipes.md ("Semi-supervised classification and clustering"): the paper's networks (2 x 1000
     # everywhere, a 10-D style code, input noise of std 0.3, no dropout) and its two marginal discriminators, trained
     # with Adam on a cosine schedule at batch 400. On an H200 the test error with 100 labels was 2.7-3.3% (3 seeds)
@@ -145,8 +146,12 @@ class SemiSupervisedAAE(AAE, name="semi-supervised"):
         if self.config.marginal_entropy:  # the adversarial D_y alone left clusters empty
             gap = marginal_entropy_gap(y)
             losses.update(g_loss=losses["g_loss"] + self.config.marginal_entropy * gap, marginal_entropy_gap=gap)
+        target = logits
+        if self.config.mean_teacher:  # the weights' moving average (in eval mode) sets the target
+            with torch.no_grad():
+                target = self.split(nets.average.encoder(x))[0]
         for (name, (weight, _)), perturbed_logits in zip(views.items(), view_logits):
-            loss = consistency_loss(logits, perturbed_logits)
+            loss = consistency_loss(target, perturbed_logits)
             losses.update(g_loss=losses["g_loss"] + weight * loss, **{name: loss})
         return losses
 
