@@ -19,6 +19,7 @@ them; "x_labelled" and "y_labelled", a mini-batch of the labelled subset, for th
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,6 +66,7 @@ def load_dataset(name, root, train=True, download=True, image_size=None):
 def _torchvision_dataset(name, root, train, download):
     dataset_class = TORCHVISION_DATASETS[name]
     folder = os.path.join(root, dataset_class.__name__)
+    new_folder = download and not os.path.exists(folder)
     try:
         if name == "svhn":  # SVHN keeps its files at its root: give it its own folder like the others
             if train and download:  # it fetches one split at a time: the test split too, which evaluation reads
@@ -76,6 +78,8 @@ def _torchvision_dataset(name, root, train, download):
         if not download:
             raise AAEError(f"{name} not found under {folder}; aae-train without --no-download fetches it, or set "
                            f"--data-root (or $AAE_DATA_ROOT) to the folder that holds {dataset_class.__name__}") from error
+        if new_folder:  # no empty (or half-downloaded) folder left behind to be mistaken for the data
+            shutil.rmtree(folder, ignore_errors=True)
         raise AAEError(f"could not download {name} into {folder} ({one_line(error)}); copy the files there or set "
                        "--data-root to a folder that has them") from error
     if name == "svhn":  # (N, 3, 32, 32) numpy, labels in .labels

@@ -1,5 +1,11 @@
-import torch
+import os
+from pathlib import Path
 
+import pytest
+import torch
+from torchvision.datasets import MNIST
+
+from aae_dist import AAEError
 from aae_dist.data import ShardedBatches, load_dataset, load_training_set
 
 from conftest import DATA_ROOT, needs_mnist
@@ -65,3 +71,20 @@ def test_training_on_svhn_fetches_its_test_split_too(tmp_path, monkeypatch):
     asked.clear()
     load_training_set("svhn", str(tmp_path), download=False)  # --no-download: nothing fetched
     assert asked == [("train", False)]
+
+
+def test_a_failed_download_leaves_no_folder_behind_and_keeps_one_that_was_there(tmp_path, monkeypatch):
+    """torchvision makes MNIST/raw before it fetches: a folder left empty would later read as "the data is here"."""
+    def offline(self):
+        os.makedirs(self.raw_folder, exist_ok=True)
+        (Path(self.raw_folder) / "train-images-idx3-ubyte.gz.part").write_bytes(b"half")
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
+
+    monkeypatch.setattr(MNIST, "download", offline)
+    with pytest.raises(AAEError, match="could not download mnist into"):
+        load_training_set("mnist", str(tmp_path), download=True)
+    assert not (tmp_path / "MNIST").exists()
+    (tmp_path / "MNIST" / "mine").mkdir(parents=True)  # the user's folder: left as it was
+    with pytest.raises(AAEError, match="could not download mnist into"):
+        load_training_set("mnist", str(tmp_path), download=True)
+    assert (tmp_path / "MNIST" / "mine").is_dir()
