@@ -150,7 +150,7 @@ def load_model(path, device="cpu", average=True):
     return aae.to(device).eval()
 
 
-def problem(path, networks, optimizers, needs_scaler=False):
+def problem(path, networks, optimizers, needs_scaler):
     """Why the checkpoint at `path` cannot be resumed from, or None if it can.
 
     Every file is read the way resuming reads it, and only with loaders that cannot run code: safetensors for

@@ -25,7 +25,7 @@ from .schedules import SCHEDULES, parse_milestones
 # Gaussian (reparameterized) encoder, Adam 2e-4 / 1e-4, batch 100, binary cross-entropy. At constant rates
 # the average (0.999) scored 1.7-4.0 nats above the trained weights wherever both were measured from 10,000 steps on
 # (10k-20k and 80k; 340.1 against 338.4 at 80,000 on the CPU; without it 339.0 at 120,000 on an H200).
-# The other presets are the rows of the paper's tables: a variant's recipe (its --model defaults) with the flags
+# The other presets are the rows of the results table (docs/results.md): a variant's recipe (its --model defaults) with the flags
 # that row adds, so that each row is one command (docs/recipes.md, "One command per row").
 PRESETS = {
     "seed": {},
@@ -75,8 +75,9 @@ class TrainConfig:
         help="recipe whose values replace the defaults (flags given still win): seed = the lecture's, paper = the "
              "AAE paper's likelihood model (Table 1) as keil555/AAE_paddle trains it (z 8, 2 x 1200, dropout 0.2, "
              "prior std 5, Gaussian encoder, Adam 2e-4 / 1e-4, 120,000 steps, --ema-decay 0.999); each other one is a "
-             "row of the paper's tables, its variant's recipe with that row's flags: semi-100, semi-1000, semi-all "
-             "(Table 2), clusters-16, clusters-30 (Table 3), supervised, dimred-2d, dimred-10d (docs/training.md)",
+             "row of the results table, its variant's recipe with that row's flags: semi-100, semi-1000, semi-all "
+             "(the paper's Table 2), clusters-16, clusters-30 (Table 3), supervised, dimred-2d, dimred-10d "
+             "(docs/training.md)",
         choices=tuple(PRESETS)))
     # data
     data_root: str = field(default_factory=_default_data_root, metadata=dict(
@@ -125,20 +126,20 @@ class TrainConfig:
         help="supervised: D judges (code, label) pairs, so that the code cannot tell the classes apart; "
              "semi-supervised and clustering: D_z judges (y, z) pairs, so that z is independent of y"))
     num_labels: str = field(default="100", metadata=dict(
-        help="semi-supervised: the size of the labelled subset (class-balanced, fixed by --seed; saved in the run as "
+        help="semi-supervised and dim-reduction: the size of the labelled subset (class-balanced, fixed by --seed; saved in the run as "
              "labelled_subset.json), or all"))
     clusters: int = field(default=16, metadata=dict(help="clustering: the number of clusters (categories of y)"))
     marginal_entropy: float = field(default=0.0, metadata=dict(
-        help="semi-supervised and clustering: weight of a generator-phase term log K - H(the batch's mean q(y|x)) "
+        help="semi-supervised, clustering and dim-reduction: weight of a generator-phase term log K - H(the batch's mean q(y|x)) "
              "that pushes the encoder to use every class or cluster equally often; 0: none"))
     vat: float = field(default=0.0, metadata=dict(
-        help="semi-supervised and clustering: weight of virtual adversarial training in the generator phase, "
+        help="semi-supervised, clustering and dim-reduction: weight of virtual adversarial training in the generator phase, "
              "KL(q(y|x) || q(y|x + r)) with r of norm --vat-eps in the direction that changes q(y|x) most (Miyato et "
              "al. 2018; IMSAT, Hu et al. 2017); 0: none"))
     vat_eps: float = field(default=2.0, metadata=dict(
         help="--vat: the L2 norm of the perturbation r, in pixels of [0, 1] (MNIST: 2, as in the VAT paper)"))
     affine_consistency: float = field(default=0.0, metadata=dict(
-        help="semi-supervised and clustering: weight of a generator-phase term KL(q(y|x) || q(y|A(x))), A a random "
+        help="semi-supervised, clustering and dim-reduction: weight of a generator-phase term KL(q(y|x) || q(y|A(x))), A a random "
              "small affine transform of each image (rotation, scale, shear, shift; --affine-std): y should not "
              "change when a digit moves or tilts a little; 0: none"))
     affine_std: float = field(default=0.1, metadata=dict(
@@ -146,10 +147,10 @@ class TrainConfig:
              "identity, in the image's coordinates of [-1, 1] (0.1: about 6 degrees, a tenth of the size, 1.4 pixels "
              "of shift on 28 x 28)"))
     affine_labelled: bool = field(default=False, metadata=dict(
-        help="semi-supervised: the classification phase reads each labelled image moved by its own small affine "
+        help="semi-supervised and dim-reduction: the classification phase reads each labelled image moved by its own small affine "
              "transform (--affine-std), drawn anew every step: the labelled subset augmented"))
     mean_teacher: bool = field(default=False, metadata=dict(
-        help="semi-supervised and clustering: the target of --affine-consistency and --vat is the moving average's "
+        help="semi-supervised, clustering and dim-reduction: the target of --affine-consistency and --vat is the moving average's "
              "q(y|x) (--ema-decay) instead of the trained encoder's own: a mean teacher (Tarvainen & Valpola 2017)"))
     head_distance: float = field(default=3.0, metadata=dict(
         help="dim-reduction: eta, the distance below which two cluster heads are pushed apart (a reconstruction-"
@@ -179,8 +180,8 @@ class TrainConfig:
         choices=OPTIMIZERS))
     lr_recon: float = field(default=1e-4, metadata=dict(help="lr of the reconstruction phase (optim_P, optim_Q_enc)"))
     lr_reg: float = field(default=5e-5, metadata=dict(help="lr of the regularization phase (optim_D, optim_Q_gen)"))
-    lr_cls: float = field(default=1e-3, metadata=dict(help="semi-supervised: lr of the classification phase "
-                                                          "(optim_Q_cls)"))
+    lr_cls: float = field(default=1e-3, metadata=dict(
+        help="semi-supervised and dim-reduction: lr of the classification phase (optim_Q_cls)"))
     momentum_recon: float = field(default=0.9, metadata=dict(help="--optimizer sgd: momentum of the reconstruction "
                                                                   "phase's optimizers"))
     momentum_reg: float = field(default=0.1, metadata=dict(help="--optimizer sgd: momentum of the regularization "
@@ -390,8 +391,11 @@ def settings_of(path):
     but for where that run lived (--output-dir, --data-root, --no-download) and what its command did with its
     directory."""
     saved = read_json(path, "--config names a run's config.json or an aae-evaluate --json file")
+    if isinstance(saved, dict) and "reference_split" in saved and "train_config" not in saved:
+        raise ConfigError(f"--config {path}: this evaluation predates the train_config it would hold, so its run's "
+                          "settings are unknown; name that run's config.json, or an evaluation with a train_config")
     saved = saved.get("train_config", saved) if isinstance(saved, dict) else None
-    if not isinstance(saved, dict) or "model" not in saved:
+    if not isinstance(saved, dict) or "steps" not in saved:  # every config.json has steps (version 0.1 no model)
         raise ConfigError(f"--config {path}: holds no training settings; name a run's config.json or an "
                           "aae-evaluate --json file (its train_config)")
     # where the data is and whether it may be downloaded are this machine's, not the run's
@@ -419,10 +423,10 @@ def load_train_config(flags):
         if os.path.isfile(path):
             saved = read_json(path, "repair it, or start a new --output-dir")
             # what the run was trained with; not what its first command did with the directory (--overwrite)
-            given = flags
-            flags = {**saved_settings(saved, {"overwrite"}), **given}
-            if "batch_size" not in given and "global_batch_size" in saved:  # resumed by another number of processes
-                flags["batch_size"] = per_process_batch(saved["global_batch_size"])
+            kept = saved_settings(saved, {"overwrite"})
+            if "batch_size" not in flags and "global_batch_size" in saved:  # resumed by another number of processes
+                kept["batch_size"] = per_process_batch(saved["global_batch_size"])
+            flags = {**kept, **flags}
     if not flags.get("resume"):  # a resumed run's config.json already holds its model's and preset's values
         name = flags.get("preset", "seed")
         preset = PRESETS.get(name, {})  # TrainConfig rejects unknown names

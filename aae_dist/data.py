@@ -65,7 +65,8 @@ def load_dataset(name, root, train=True, download=True, image_size=None):
 
 def _torchvision_dataset(name, root, train, download):
     dataset_class = TORCHVISION_DATASETS[name]
-    folder = os.path.join(root, dataset_class.__name__)
+    # where its files go: MNIST/, FashionMNIST/, SVHN/ (ours), CIFAR-10's cifar-10-batches-py/
+    folder = os.path.join(root, getattr(dataset_class, "base_folder", dataset_class.__name__))
     new_folder = download and not os.path.exists(folder)
     try:
         if name == "svhn":  # SVHN keeps its files at its root: give it its own folder like the others
@@ -77,7 +78,7 @@ def _torchvision_dataset(name, root, train, download):
     except (RuntimeError, OSError, ValueError) as error:  # missing files, no network, unwritable root, bad checksum
         if not download:
             raise AAEError(f"{name} not found under {folder}; aae-train without --no-download fetches it, or set "
-                           f"--data-root (or $AAE_DATA_ROOT) to the folder that holds {dataset_class.__name__}") from error
+                           f"--data-root (or $AAE_DATA_ROOT) to the folder that holds {os.path.basename(folder)}") from error
         if new_folder:  # no empty (or half-downloaded) folder left behind to be mistaken for the data
             shutil.rmtree(folder, ignore_errors=True)
         raise AAEError(f"could not download {name} into {folder} ({one_line(error)}); copy the files there or set "

@@ -94,7 +94,7 @@ def error_rate(predicted, labels):
     return (predicted.cpu() != labels.cpu()).float().mean().item()
 
 
-def class_accuracy(predicted, labels, classes=10):
+def class_accuracy(predicted, labels, classes):
     """(overall accuracy, accuracy of each class) of predicted labels."""
     right = (predicted.cpu() == labels.cpu()).float()
     per_class = [right[labels.cpu() == c].mean().item() for c in range(classes)]

@@ -31,6 +31,11 @@ MODEL_CONFIG_NAME = "model_config.json"
 OBJECTIVES: dict[str, type] = {}
 
 
+def conditional_models():
+    """The variants whose decoder reads a class or cluster, by name, for messages: "supervised, semi-supervised, ..."."""
+    return ", ".join(name for name, objective in OBJECTIVES.items() if objective.conditional)
+
+
 @dataclass(frozen=True)
 class Phase:
     """One update of a training step.
@@ -39,7 +44,7 @@ class Phase:
     minimised by stepping `optimizers` (each unscaled once under fp16, all skipped if any gradient overflowed). `nets` holds
     the phase's networks by name: those in `trains` are called through their DDP wrapper (in train mode), those
     in `uses` as plain modules with their weights frozen (gradients still flow through them, none into them),
-    in eval mode if also in `eval`; `nets.average` is the weights' moving average (an AAE in eval mode, no
+    in eval mode if also in `eval`; `nets.ema` is the weights' moving average (an AAE in eval mode, no
     gradients) with --ema-decay, else None.
     """
 
@@ -213,8 +218,8 @@ class AAE(nn.Module):
         (0, 1, ..., K-1, 0, 1, ...). None for the others."""
         if not self.conditional:
             if labels is not None:
-                raise AAEError(f"labels (--label) need a class-conditional model (--model supervised); this "
-                               f"one is {self.config.model}")
+                raise AAEError(f"labels (--label) need a class-conditional model (--model "
+                               f"{conditional_models()}); this one is {self.config.model}")
             return None
         if labels is None:
             return torch.arange(n, device=self.device) % self.classes

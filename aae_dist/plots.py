@@ -2,7 +2,6 @@
 the style grid (class-conditional models), the test images by class or cluster (models with a class head), the
 codes of the labelled subset (semi-supervised) and the representation W y + z (dim-reduction)."""
 
-import json
 import os
 
 import matplotlib
@@ -12,6 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from .data import LABELLED_SUBSET_NAME, load_reference_set, load_training_set, to_model_input  # noqa: E402
+from .files import read_json  # noqa: E402
 from .metrics import encode_images, in_batches, predict  # noqa: E402
 from .models import AAE  # noqa: E402
 from .sampling import manifold_codes, save_grid, style_grid_codes  # noqa: E402
@@ -98,12 +98,12 @@ def save_cluster_grid(aae, images, path, columns=10):
 
 
 @torch.no_grad()
-def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, seed=0, image_size=None):
+def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, image_size=None):
     """Write losses.png, latent_scatter.png, style_grid.png (class-conditional models) or manifold.png (2-D
     latents), clusters.png (models with a class head), labelled_codes.png (runs with a labelled subset) and
     representation.png (dim-reduction) into run_dir; returns their paths."""
     aae = AAE.from_pretrained(run_dir, device=device)
-    generator = torch.Generator(device).manual_seed(seed)
+    generator = torch.Generator(device).manual_seed(0)
     paths = {}
     if os.path.isfile(os.path.join(run_dir, METRICS_NAME)):  # a model from the Hub has no training curves
         paths["losses"] = os.path.join(run_dir, "losses.png")
@@ -117,8 +117,7 @@ def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, s
 
     subset_path = os.path.join(run_dir, LABELLED_SUBSET_NAME)
     if os.path.isfile(subset_path):  # the AAE paper's figure 8: the style codes of the labelled images, by class
-        with open(subset_path) as f:
-            indices = torch.tensor(json.load(f)["indices"])
+        indices = torch.tensor(read_json(subset_path, "repair it, or move it away to draw the other pictures")["indices"])
         train = load_training_set(dataset, data_root, download=False, image_size=image_size)
         subset_codes = encode_images(aae, train.images[indices])
         paths["labelled_codes"] = os.path.join(run_dir, "labelled_codes.png")

@@ -33,7 +33,6 @@ def save_grid(images, path, nrow=10):
     grid = make_grid(images.float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
     with atomic_path(path) as tmp:
         save_image(grid, tmp)
-    return grid
 
 
 def save_pngs(images, folder, labels=None):

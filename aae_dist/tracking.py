@@ -95,14 +95,13 @@ class Tracker:
 def log_to_finished_run(run_dir, summary=None, images=None):
     """Add numbers (to the summary) and image files to the W&B run of a run directory that trained with --wandb.
 
-    For scripts that come after training (evaluate.py, plot.py). Returns whether anything was logged; a W&B
-    failure is a warning, never an error.
+    For scripts that come after training (evaluate.py, plot.py). A W&B failure is a warning, never an error.
     """
     with open(os.path.join(run_dir, "config.json")) as f:
         config = json.load(f)
     id_path = os.path.join(run_dir, WANDB_ID_NAME)
     if not (config.get("wandb") and os.path.exists(id_path)):
-        return False
+        return
     try:
         import wandb
 
@@ -117,5 +116,3 @@ def log_to_finished_run(run_dir, summary=None, images=None):
     except Exception as error:
         print(f"aae_dist: warning: could not log to W&B ({type(error).__name__}: {one_line(error)})",
               file=sys.stderr)
-        return False
-    return True

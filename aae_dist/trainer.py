@@ -5,7 +5,7 @@ optimizers and lists its phases; one training step runs every phase in order:
 
     for phase in phases:
         metrics = phase.compute(networks, batch)      # trained networks through DDP, used ones plain and frozen
-        backward(metrics[phase.loss]); step phase.optimizers; set their gradients to None
+        backward(metrics[phase.loss]); step phase.optimizers; free their gradients (zero them on a CPU)
     update the fp16 loss scale once
 
 so nothing leaks from one phase into the next. Batches and prior draws are pure functions of (seed, step, rank):
@@ -26,7 +26,7 @@ from torch.optim.swa_utils import get_ema_multi_avg_fn
 from tqdm.auto import tqdm
 
 from . import checkpoints, run_directory
-from .config import TrainConfig
+from .config import TrainConfig, flag
 from .cuda_graph import CUDAGraphed, uses_cuda_graph
 from .data import (LABELLED_SUBSET_NAME, labelled_subset, load_reference_set, load_training_set, make_batches,
                    parse_num_labels)
@@ -92,6 +92,8 @@ class Trainer:
         # made with.
         optimizers = self.model.optimizers()
         self.base_lrs = {name: getattr(config, lr) for name, (_, lr) in optimizers.items()}
+        # what the messages of a diverging run suggest lowering: "--lr-recon/--lr-reg", and the model's others
+        self.rate_flags = "/".join(dict.fromkeys(flag(lr) for _, lr in optimizers.values()))
         self.optimizers = {name: self._optimizer(network, lr) for name, (network, lr) in optimizers.items()}
         # Under DDP the networks come back wrapped (same parameters); the phases call these when they train.
         self.wrapped = {name: accelerator.prepare_model(network) for name, network in self.networks.items()}
@@ -235,7 +237,7 @@ class Trainer:
         for name in phase.uses:
             self.networks[name].train(name not in phase.eval)
         nets = SimpleNamespace(**{name: self.wrapped[name] for name in phase.trains},
-                               **{name: self.networks[name] for name in phase.uses}, average=self.ema)
+                               **{name: self.networks[name] for name in phase.uses}, ema=self.ema)
         # A used network's weights get no gradients (none computed and, under DDP, none all-reduced);
         # gradients still flow through it into the trained ones.
         with frozen([self.networks[name] for name in phase.uses]):
@@ -246,11 +248,12 @@ class Trainer:
             # updates, not steps: a phase may run more than once a step (--discriminator-steps)
             raise AAEError(f"fp16: the last {MAX_SKIPPED} updates of the {phase.name} phase all overflowed, up to step "
                            f"{self.step + 1}, so it no longer learns (its loss is not finite). Use --mixed-precision "
-                           "bf16, or lower --lr-recon/--lr-reg, then --resume from the last checkpoint")
+                           f"bf16, or lower {self.rate_flags}, then --resume from the last checkpoint")
         return {name: value.detach() for name, value in metrics.items()}
 
     def _backward_and_step(self, loss, optimizers):
-        """Backward, then step `optimizers` and set their gradients to None. Returns whether they stepped."""
+        """Backward, then step `optimizers` and free their gradients (zero them on a CPU: free_gradients). Returns
+        whether they stepped."""
         self.accelerator.backward(loss)
         scaler, stepped = self.accelerator.scaler, True
         if scaler is None:
@@ -397,7 +400,7 @@ class Trainer:
         if bad:
             step, index = min(bad)  # the earliest step, and its earliest phase
             raise AAEError(f"non-finite {self.phases[index].name} loss at step {step}; stopped without checkpointing "
-                           "it. Lower --lr-recon/--lr-reg or check the data, then --resume from the last checkpoint")
+                           f"it. Lower {self.rate_flags} or check the data, then --resume from the last checkpoint")
 
     def save_samples(self):
         """The model's preview (the vanilla AAE: the lecture's 100-point latent lattice) decoded into
@@ -472,7 +475,7 @@ class Trainer:
         self._check_finite()  # a non-finite loss since the last log step: stop, naming its step and phase
         if not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise AAEError(f"the weights are not finite at step {self.step}; no checkpoint written. Lower "
-                           "--lr-recon/--lr-reg, then --resume from the last checkpoint")
+                           f"{self.rate_flags}, then --resume from the last checkpoint")
         path = checkpoints.best_path(self.output_dir) if best else checkpoints.checkpoint_path(self.output_dir,
                                                                                                self.step)
         tmp = checkpoints.temporary_path(path)

@@ -202,3 +202,11 @@ def test_every_paper_runs_recipe_is_a_valid_training_configuration():
     for name, (flags, _) in paper_runs.RECIPES.items():
         config = load_train_config(parse_train_args([*flags.split(), "--data-root", DATA_ROOT, "--output-dir", name]))
         assert config.seed == (int(name.rsplit("_seed", 1)[1]) if "_seed" in name else 0), name
+
+
+def test_parzen_table_reports_the_checkpoint_of_the_best_validation_ll_never_the_best_test_ll(tmp_path):
+    for step, test_ll, validation_ll in ((1000, 330.0, 341.0), (2000, 335.0, 339.0)):
+        (tmp_path / f"run_step_{step:06d}.json").write_text(json.dumps(
+            {"parzen_ll": test_ll, "parzen_validation_ll": {"0.1": validation_ll - 5, "0.2": validation_ll}}))
+    table = run_script("benchmarks/parzen_table.py", tmp_path).stdout
+    assert "| run | 330.0 | 335.0 | 330.0 at 1k (validation 341.0) |" in table

@@ -196,7 +196,7 @@ def nan_from_step(monkeypatch, name, first_bad_step):
 def test_nonfinite_loss_stops_the_run_before_a_checkpoint(tmp_path, monkeypatch, log_every):
     nan_from_step(monkeypatch, "generator_loss", 7)
     trainer = Trainer(tiny_config(output_dir=str(tmp_path), steps=20, log_every=log_every, checkpoint_every=5))
-    with pytest.raises(AAEError, match="non-finite generator loss at step 7"):
+    with pytest.raises(AAEError, match="non-finite generator loss at step 7;.* Lower --lr-recon/--lr-reg or check"):
         trainer.fit()
     assert checkpoint_steps(tmp_path) == [5]
     assert all(torch.isfinite(v).all() for network in ("encoder", "decoder", "discriminator")
@@ -318,6 +318,8 @@ def test_planted_pickles_are_refused_never_run(tmp_path, script, cli):
     ("train", ["--config", "/nonexistent/config.json"], "/nonexistent/config.json is missing; --config names a run's config.json"),
     ("train", ["--config", str(REPO / "benchmarks" / "results" / "throughput_cpu.json")], "holds no training settings"),
     ("train", ["--config", "config.json", "--resume"], "--config starts a new run from another's settings"),
+    ("train", ["--config", str(REPO / "benchmarks" / "results" / "table1_cpu_long" / "constant_ema_step_056000.json")],
+     "this evaluation predates the train_config it would hold"),
     ("evaluate", ["--num-samples", "0"], "--num-samples must be an integer > 1"),
 ])
 def test_bad_input_table(tmp_path, cli, script, flags, message):

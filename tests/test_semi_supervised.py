@@ -111,7 +111,7 @@ def test_mean_teacher_takes_the_consistency_target_from_the_moving_average_and_t
     for step in range(3):  # the average now lags the trained weights
         trainer.train_step(trainer.batch(step))
     model, average, batch = trainer.model, trainer.ema, trainer.batch(3)
-    loss = model.regularize(SimpleNamespace(**model.networks, average=average), batch)["affine_loss"]
+    loss = model.regularize(SimpleNamespace(**model.networks, ema=average), batch)["affine_loss"]
 
     def logits(encoder, images):
         return model.split(encoder(images))[0]
@@ -251,7 +251,7 @@ def test_only_the_labelled_phase_reads_labels_and_only_those_of_the_subset(tmp_p
 
 
 @needs_mnist
-def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance(tmp_path, script):
+def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance(tmp_path, script, cli):
     run = tmp_path / "run"
     script("launch/train.py", *TINY, "--hidden", "128", "--model", "semi-supervised", "--num-labels", "100",
            "--batch-size", "100", "--lr-schedule", "constant", "--steps", "400", "--eval-every", "200",
@@ -269,6 +269,10 @@ def test_a_short_semi_supervised_run_with_100_labels_classifies_far_above_chance
     assert result["test_error"] == pytest.approx(errors[-1])
     confusion = torch.tensor(result["confusion_matrix"])
     assert confusion.sum() == 10000 and confusion.trace() == round((1 - errors[-1]) * 10000)
+    (run / "labelled_subset.json").write_text('{"num_labels": 100, "ind')  # torn: aae-plot says so in one line
+    status, _, err = cli("plot.py", run, "--data-root", DATA_ROOT)
+    (line,) = err.strip().splitlines()
+    assert status == 2 and f"{run / 'labelled_subset.json'} is not valid JSON" in line, err
 
 
 @needs_mnist

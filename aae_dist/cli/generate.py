@@ -17,6 +17,7 @@ import torch
 
 from ..config import OneLineParser
 from ..errors import AAEError
+from ..models import conditional_models
 from ..sampling import generate, latent_lattice, manifold_codes, save_grid, save_pngs, style_grid_codes
 
 from . import add_run_arguments, check_writable, load_model, pick_device, program, run
@@ -33,8 +34,8 @@ def build_parser(prog=None):
                         "(a name ending in / or without a suffix: one PNG per image, in a subfolder per class for "
                         "class-conditional models)")
     parser.add_argument("--batch-size", type=int, default=1000, help="images decoded at a time (default: 1000)")
-    parser.add_argument("--label", default="all", help="class-conditional models (--model supervised or "
-                        "semi-supervised: a class; clustering: a cluster): the label of every sample, or all: "
+    parser.add_argument("--label", default="all", help="class-conditional models (supervised, semi-supervised, "
+                        "dim-reduction: a class; clustering: a cluster): the label of every sample, or all: "
                         "balanced over the labels (default: all)")
     parser.add_argument("--lattice", action="store_true", help="decode the lecture's 100-point latent lattice")
     parser.add_argument("--manifold", type=int, metavar="K", help="decode a K x K sweep over the prior's quantiles "
@@ -64,8 +65,8 @@ def codes(aae, args, label, generator):
     """(z, labels or None, images per grid row) of a lattice, manifold or style grid."""
     if args.style_grid:
         if not aae.conditional:
-            raise AAEError("--style-grid: style grids need a class-conditional model (--model supervised, "
-                           f"semi-supervised, clustering or dim-reduction); this run is {aae.config.model}")
+            raise AAEError(f"--style-grid: style grids need a class-conditional model (--model "
+                           f"{conditional_models()}); this run is {aae.config.model}")
         return *style_grid_codes(aae.prior, args.style_grid, aae.classes, generator), aae.classes
     if args.manifold and aae.prior.dim != 2:
         raise AAEError(f"--manifold needs a 2-D latent; this run's has {aae.prior.dim} dimensions "

@@ -10,7 +10,7 @@ categorical prior (one-hot vectors), D_z teaches q(z) to look like the Gaussian 
                       (with marginal_entropy w, + w (log K - H(the batch's mean y)));
                       (with vat w, + w KL(q(y|x) || q(y|x + r)), r virtual adversarial;
                        with affine_consistency w, + w KL(q(y|x) || q(y|A(x))), A a random affine transform;
-                       with mean_teacher, the target q(y|x) is the moving average's, the trainer's nets.average)
+                       with mean_teacher, the target q(y|x) is the moving average's, the trainer's nets.ema)
   4. classification   Q train on a mini-batch of the labelled subset (--num-labels);
                       loss cross-entropy of y;                                           optim_Q_cls
                       (with affine_labelled, each labelled image moved by a random affine transform)
@@ -149,7 +149,7 @@ class SemiSupervisedAAE(AAE, name="semi-supervised"):
         target = logits
         if self.config.mean_teacher:  # the weights' moving average (in eval mode) sets the target
             with torch.no_grad():
-                target = self.split(nets.average.encoder(x))[0]
+                target = self.split(nets.ema.encoder(x))[0]
         for (name, (weight, _)), perturbed_logits in zip(views.items(), view_logits):
             loss = consistency_loss(target, perturbed_logits)
             losses.update(g_loss=losses["g_loss"] + weight * loss, **{name: loss})
