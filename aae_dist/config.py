@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .data import DATASETS, parse_num_labels
 from .errors import ConfigError
-from .files import read_json
+from .files import CONFIG_NAME, read_json
 from .models import ModelConfig
 from .networks import ARCHS
 from .objectives import OBJECTIVES
@@ -301,20 +301,11 @@ class TrainConfig:
                               "--ema-decay (e.g. 0.999) and --affine-consistency or --vat")
 
     def model_config(self, image_shape, num_classes):
-        """The networks and prior this configuration trains on images of `image_shape` in `num_classes` classes."""
-        return ModelConfig(model=self.model, arch=self.arch, conv_width=self.conv_width, z_dim=self.z_dim,
-                           hidden=self.hidden, disc_hidden=self.disc_hidden,
-                           dropout=self.dropout, disc_dropout=self.disc_dropout, image_shape=tuple(image_shape),
-                           num_classes=num_classes, recon_loss=self.recon_loss,
-                           label_to_discriminator=self.label_to_discriminator, code_noise=self.code_noise,
-                           input_noise=self.input_noise, clusters=self.clusters, encoder=self.encoder,
-                           marginal_entropy=self.marginal_entropy, input_dropout=self.input_dropout,
-                           vat=self.vat, vat_eps=self.vat_eps, affine_consistency=self.affine_consistency,
-                           affine_std=self.affine_std, affine_labelled=self.affine_labelled,
-                           mean_teacher=self.mean_teacher,
-                           head_distance=self.head_distance,
-                           init_std=self.init_std,
-                           discriminator_steps=self.discriminator_steps,
+        """The networks and prior this configuration trains on images of `image_shape` in `num_classes` classes:
+        every ModelConfig field of the same name, the data's shape and classes, and the prior's description."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(ModelConfig)
+                  if f.name not in ("image_shape", "num_classes", "prior")}
+        return ModelConfig(**shared, image_shape=tuple(image_shape), num_classes=num_classes,
                            prior=self.prior_config())
 
     def prior_config(self):
@@ -419,7 +410,7 @@ def load_train_config(flags):
     if flags.get("config") and not flags.get("resume"):
         flags = {**settings_of(flags["config"]), **flags}
     if flags.get("resume") and flags.get("output_dir"):
-        path = os.path.join(flags["output_dir"], "config.json")
+        path = os.path.join(flags["output_dir"], CONFIG_NAME)
         if os.path.isfile(path):
             saved = read_json(path, "repair it, or start a new --output-dir")
             # what the run was trained with; not what its first command did with the directory (--overwrite)

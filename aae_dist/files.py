@@ -9,6 +9,8 @@ from safetensors.torch import save_file
 
 from .errors import AAEError, one_line
 
+CONFIG_NAME = "config.json"  # a run directory's training settings (TrainConfig)
+
 
 @contextmanager
 def atomic_path(path):

@@ -17,10 +17,9 @@ from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, R
 from huggingface_hub.utils import validate_repo_id
 
 from .errors import AAEError, one_line
-from .files import read_json
+from .files import CONFIG_NAME, read_json
 from .sampling import save_grid  # and nothing of models.py, which loads through resolve()
 
-CONFIG_NAME = "config.json"          # the training configuration a run directory holds
 EVALUATION_NAME = "evaluation.json"  # where aae-evaluate --json writes it, by convention, to be pushed
 SAMPLES_NAME = "samples.png"
 CARD_NAME = "README.md"

@@ -17,6 +17,12 @@ def reconstruction_loss(image_logits, images, kind="bce"):
     return F.binary_cross_entropy_with_logits(image_logits.float(), images.float())
 
 
+def real_and_fake_logits(discriminator, real, fake):
+    """D's logits (float) of the real and the fake codes, from one forward over [real; fake]: one DDP forward per
+    backward, and larger matmuls."""
+    return discriminator(torch.cat([real, fake.to(real.dtype)])).float().chunk(2)
+
+
 def discriminator_loss(real_logits, fake_logits):
     """-mean log D(z_real) - mean log(1 - D(z_fake)): prior samples are real (1), codes Q(x) are fake (0).
 

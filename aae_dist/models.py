@@ -20,7 +20,7 @@ from .files import atomic_path, save_weights, write_json
 from .hub import resolve
 from .networks import Dropout
 from .priors import build_prior
-from .sampling import generate
+from .sampling import generate, latent_lattice, style_grid_codes
 
 WEIGHTS_NAME = "model.safetensors"
 MODEL_CONFIG_NAME = "model_config.json"
@@ -175,8 +175,13 @@ class AAE(nn.Module):
         return z
 
     def preview(self):
-        """(latent codes, labels or None, images per row) decoded into samples/step_N.png during training."""
-        raise NotImplementedError
+        """(latent codes, labels or None, images per row) decoded into samples/step_N.png during training: for a
+        conditional model the style grid (10 rows of style codes, the same prior draws at every step, one column
+        per class; the paper's figures 6 and 8), else the lecture's 10 x 10 lattice."""
+        if self.conditional:
+            z, labels = style_grid_codes(self.prior, 10, self.classes, torch.Generator().manual_seed(0))
+            return z, labels, self.classes
+        return latent_lattice(self.config.z_dim), None, 10
 
     # ------------------------------------------------------------ the code z, for every variant
     @property

@@ -5,10 +5,12 @@ import shutil
 
 from .checkpoints import best_path, list_checkpoints
 from .data import LABELLED_SUBSET_NAME
+from .files import CONFIG_NAME
+from .models import MODEL_CONFIG_NAME, WEIGHTS_NAME
 from .tracking import METRICS_NAME, WANDB_ID_NAME
 
-RUN_FILES = ("checkpoints", "samples", "wandb", METRICS_NAME, WANDB_ID_NAME, "config.json", "model.safetensors",
-             "model_config.json", LABELLED_SUBSET_NAME, "losses.png", "latent_scatter.png", "manifold.png",
+RUN_FILES = ("checkpoints", "samples", "wandb", METRICS_NAME, WANDB_ID_NAME, CONFIG_NAME, WEIGHTS_NAME,
+             MODEL_CONFIG_NAME, LABELLED_SUBSET_NAME, "losses.png", "latent_scatter.png", "manifold.png",
              "style_grid.png", "clusters.png", "labelled_codes.png", "representation.png")
 
 

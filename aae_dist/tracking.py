@@ -10,7 +10,7 @@ import sys
 import uuid
 
 from .errors import one_line
-from .files import atomic_path
+from .files import CONFIG_NAME, atomic_path
 
 METRICS_NAME = "metrics.jsonl"
 WANDB_ID_NAME = "wandb_run_id.txt"
@@ -97,7 +97,7 @@ def log_to_finished_run(run_dir, summary=None, images=None):
 
     For scripts that come after training (evaluate.py, plot.py). A W&B failure is a warning, never an error.
     """
-    with open(os.path.join(run_dir, "config.json")) as f:
+    with open(os.path.join(run_dir, CONFIG_NAME)) as f:
         config = json.load(f)
     id_path = os.path.join(run_dir, WANDB_ID_NAME)
     if not (config.get("wandb") and os.path.exists(id_path)):

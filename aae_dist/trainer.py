@@ -33,7 +33,7 @@ from .data import (LABELLED_SUBSET_NAME, labelled_subset, load_reference_set, lo
 from .schedules import lr_factor, parse_milestones
 from .devices import make_accelerator
 from .errors import AAEError, ConfigError, TrainingStopped, one_line
-from .files import write_json
+from .files import CONFIG_NAME, write_json
 from .interrupts import StopRequests
 from .metrics import test_metrics
 from .models import AAE, WEIGHTS_NAME, evaluating
@@ -41,7 +41,6 @@ from .plots import make_pictures
 from .sampling import save_grid
 from .tracking import Tracker
 
-CONFIG_NAME = "config.json"
 EVAL_TRAINING_IMAGES = 10000  # --eval-every: the training images that name the clusters (clustering)
 STOP_POLL = 10  # steps between the ranks' checks for a stop signal under DDP
 MAX_SKIPPED = 50  # fp16: updates of one phase skipped in a row (overflowing gradients) that end the run

@@ -11,7 +11,7 @@ import torch
 from .. import checkpoints, hub
 from ..data import FILE_DATASETS
 from ..errors import AAEError, TrainingStopped, one_line
-from ..files import read_json
+from ..files import CONFIG_NAME, read_json
 from ..models import AAE, WEIGHTS_NAME
 
 
@@ -79,7 +79,7 @@ def read_run(path, data_root=None):
     if checkpoints.is_checkpoint(path):
         config = checkpoints.read_state(path)["config"]
     else:
-        config_path = os.path.join(path, "config.json")
+        config_path = os.path.join(path, CONFIG_NAME)
         if not os.path.isfile(config_path):
             raise AAEError(f"{config_path} is missing; point at a run directory written by aae-train "
                            f"(or one of its {checkpoints.CHECKPOINTS_DIR}/step_N directories)")

@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from ..losses import consistency_loss, discriminator_loss, generator_loss, marginal_entropy_gap, reconstruction_loss
+from ..losses import (consistency_loss, discriminator_loss, generator_loss, marginal_entropy_gap, real_and_fake_logits,
+                      reconstruction_loss)
 from ..models import AAE, Phase
 from ..networks import decoder, discriminator, encoder
 from ..priors import CategoricalPrior, GaussianPrior
-from ..sampling import style_grid_codes
 
 
 class SemiSupervisedAAE(AAE, name="semi-supervised"):
@@ -121,8 +121,7 @@ class SemiSupervisedAAE(AAE, name="semi-supervised"):
         for key, d, real, fake in (("y", nets.discriminator_y, batch["y_prior"], y),
                                    ("z", nets.discriminator_z, self.code_pair(batch["y_prior"], batch["z_prior"]),
                                     self.code_pair(y, z))):
-            # one forward over [real; fake]: one DDP forward per backward, and larger matmuls
-            real_logits, fake_logits = d(torch.cat([real, fake.to(real.dtype)])).float().chunk(2)
+            real_logits, fake_logits = real_and_fake_logits(d, real, fake)
             losses[f"d_loss_{key}"] = discriminator_loss(real_logits, fake_logits)
             losses[f"d_fake_{key}"] = torch.sigmoid(fake_logits).mean()
         return {"d_loss": losses["d_loss_y"] + losses["d_loss_z"], **losses}
@@ -211,8 +210,3 @@ class SemiSupervisedAAE(AAE, name="semi-supervised"):
         z = z.to(self.device, torch.float32)
         y = self.class_code(self.labels_for(len(z), labels if self.decodes_classes else None), z.dtype)
         return self.discriminator_z(self.code_pair(y, z))
-
-    def preview(self):
-        """The style grid: 10 rows of style codes, one column per class (the paper's figure 8)."""
-        z, labels = style_grid_codes(self.prior, 10, self.classes, torch.Generator().manual_seed(0))
-        return z, labels, self.classes

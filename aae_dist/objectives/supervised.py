@@ -10,7 +10,6 @@ every class the prior's distribution: a code that tells the class apart is caugh
 import torch
 import torch.nn.functional as F
 
-from ..sampling import style_grid_codes
 from .vanilla import VanillaAAE
 
 
@@ -31,8 +30,3 @@ class SupervisedAAE(VanillaAAE, name="supervised"):
 
     def discriminator_input(self, z, labels):
         return self.with_label(z, labels) if self.config.label_to_discriminator else z
-
-    def preview(self):
-        """The style grid: 10 rows of style codes (the same prior draws at every step), one column per class."""
-        z, labels = style_grid_codes(self.prior, 10, self.classes, torch.Generator().manual_seed(0))
-        return z, labels, self.classes

@@ -9,10 +9,9 @@ One step, three phases, each stepping only its own optimizers (the lecture's nam
 
 import torch
 
-from ..losses import discriminator_loss, generator_loss, reconstruction_loss
+from ..losses import discriminator_loss, generator_loss, real_and_fake_logits, reconstruction_loss
 from ..models import AAE, Phase
 from ..networks import decoder, discriminator, encoder
-from ..sampling import latent_lattice
 
 
 class VanillaAAE(AAE, name="vanilla"):
@@ -62,9 +61,8 @@ class VanillaAAE(AAE, name="vanilla"):
     def discriminate(self, nets, batch):
         z_real, y = batch["z_prior"], batch.get("y")
         z_fake = self.code(nets.encoder, batch["x"]).to(z_real.dtype)
-        # One forward over [real; fake]: one DDP forward per backward, and larger matmuls.
-        codes = torch.cat([self.discriminator_input(z_real, y), self.discriminator_input(z_fake, y)])
-        real, fake = nets.discriminator(codes).float().chunk(2)
+        real, fake = real_and_fake_logits(nets.discriminator, self.discriminator_input(z_real, y),
+                                          self.discriminator_input(z_fake, y))
         return {"d_loss": discriminator_loss(real, fake),
                 "d_real": torch.sigmoid(real).mean(), "d_fake": torch.sigmoid(fake).mean()}
 
@@ -76,6 +74,3 @@ class VanillaAAE(AAE, name="vanilla"):
     def discriminator_logits(self, z, labels=None):
         """D's logits for codes z (of images with `labels`): high where it takes them for prior samples."""
         return self.discriminator(self.discriminator_input(z.to(self.device, torch.float32), labels))
-
-    def preview(self):
-        return latent_lattice(self.config.z_dim), None, 10  # the lecture's 10 x 10 lattice
