@@ -68,6 +68,11 @@ def add_run_arguments(parser, data_root=False):
                         "model repo id (org/name, written by aae-push; downloaded into the Hub cache, read from "
                         "it with HF_HUB_OFFLINE=1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the prior draws (default: 0)")
+    add_machine_arguments(parser, data_root)
+
+
+def add_machine_arguments(parser, data_root=False):
+    """This machine's flags for a trained run: the device (and where the data is)."""
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if any, else cpu)")
     if data_root:
         parser.add_argument("--data-root", help="dataset folder (default: $AAE_DATA_ROOT, else the run's)")
@@ -99,7 +104,7 @@ def load_model(path, device, average=True):
         raise AAEError(f"{path}: a run directory keeps only the moving average of the weights; the trained weights "
                        f"are in its checkpoints: pass --checkpoint {os.path.join(path, checkpoints.CHECKPOINTS_DIR)}"
                        "/step_N")
-    if not os.path.isfile(os.path.join(path, WEIGHTS_NAME)) and (done := checkpoints.list_checkpoints(path)):
-        raise AAEError(f"{path} has no {WEIGHTS_NAME}: its training has not finished; pass --checkpoint {done[-1]} "
+    if not os.path.isfile(os.path.join(path, WEIGHTS_NAME)) and (saved := checkpoints.list_checkpoints(path)):
+        raise AAEError(f"{path} has no {WEIGHTS_NAME}: its training has not finished; pass --checkpoint {saved[-1]} "
                        f"(its newest checkpoint), or finish it with aae-train --output-dir {path} --resume")
     return AAE.from_pretrained(path, device)

@@ -11,15 +11,14 @@ aae-plot is this program, and so is launch/plot.py:
 from ..config import OneLineParser
 from ..plots import make_pictures
 from ..tracking import log_to_finished_run
-from . import pick_device, program, read_run, run
+from . import add_machine_arguments, pick_device, program, read_run, run
 
 
 def build_parser(prog=None):
     parser = OneLineParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", help="run directory written by aae-train")
-    parser.add_argument("--data-root", help="dataset folder (default: $AAE_DATA_ROOT, else the run's --data-root)")
     parser.add_argument("--manifold-size", type=int, default=20, help="K of the K x K manifold sweep (default: 20)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: cuda if any, else cpu)")
+    add_machine_arguments(parser, data_root=True)
     return parser
 
 
