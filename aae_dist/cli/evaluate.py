@@ -53,27 +53,9 @@ def parse_args(argv=None):
     return args
 
 
-def evaluate_run(argv=None):
-    args = parse_args(argv)
-    if args.json:
-        check_writable("--json", args.json)
-    device = pick_device(args.device)
-    aae = load_model(args.checkpoint, device, average=not args.trained_weights)
-    config, data_root = read_run(args.checkpoint, args.data_root)
-    held_out = config.get("validation_images", 0)  # 0 for the runs made before the flag
-    results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed,
-                       tstr_samples=args.tstr_samples, image_size=config.get("image_size"), held_out=held_out,
-                       validation_images=held_out if args.validation_images is None else args.validation_images)
-    # a run directory's weights are those of its last step, a checkpoint's those of its own (checkpoints/best: of the
-    # evaluation it was kept for, chosen_by)
-    state = checkpoints.read_state(args.checkpoint) if checkpoints.is_checkpoint(args.checkpoint) else {}
-    averaged = config.get("ema_decay") and not args.trained_weights
-    results["run"] = {"trained_steps": state.get("step") or config["steps"],
-                      **{key: config.get(key) for key in RUN_FIELDS},
-                      "weights": "moving average" if averaged else "trained",
-                      **({"chosen_by": state["chosen_by"]} if "chosen_by" in state else {})}
-    results["train_config"] = config  # every setting the run trained with (its config.json), to trace a number to it
-    print(f"{program()}: {args.checkpoint} on {config['dataset']} ({args.num_samples} samples, real images: its "
+def print_summary(results, args, aae):
+    """The evaluation in a few lines, as fits the model and the data."""
+    print(f"{program()}: {args.checkpoint} on {results['dataset']} ({args.num_samples} samples, real images: its "
           f"{results['reference_split']} set)")
     if "parzen_ll" in results:
         print(f"  Parzen log-likelihood   {results['parzen_ll']:.1f} +- {results['parzen_ll_stderr']:.1f} nats "
@@ -106,6 +88,29 @@ def evaluate_run(argv=None):
         print(f"  class-conditional       label consistency {results['label_consistency']:.4f}, TSTR accuracy "
               f"{results['tstr_accuracy']:.4f} ({args.tstr_samples} samples; the same classifier trained on real "
               f"data: {results['trtr_accuracy']:.4f})")
+
+
+def evaluate_run(argv=None):
+    args = parse_args(argv)
+    if args.json:
+        check_writable("--json", args.json)
+    device = pick_device(args.device)
+    aae = load_model(args.checkpoint, device, average=not args.trained_weights)
+    config, data_root = read_run(args.checkpoint, args.data_root)
+    held_out = config.get("validation_images", 0)  # 0 for the runs made before the flag
+    results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed,
+                       tstr_samples=args.tstr_samples, image_size=config.get("image_size"), held_out=held_out,
+                       validation_images=held_out if args.validation_images is None else args.validation_images)
+    # a run directory's weights are those of its last step, a checkpoint's those of its own (checkpoints/best: of the
+    # evaluation it was kept for, chosen_by)
+    state = checkpoints.read_state(args.checkpoint) if checkpoints.is_checkpoint(args.checkpoint) else {}
+    averaged = config.get("ema_decay") and not args.trained_weights
+    results["run"] = {"trained_steps": state.get("step") or config["steps"],
+                      **{key: config.get(key) for key in RUN_FIELDS},
+                      "weights": "moving average" if averaged else "trained",
+                      **({"chosen_by": state["chosen_by"]} if "chosen_by" in state else {})}
+    results["train_config"] = config  # every setting the run trained with (its config.json), to trace a number to it
+    print_summary(results, args, aae)
     best = checkpoints.best_path(args.checkpoint)
     if not state and checkpoints.is_checkpoint(best):
         chosen = checkpoints.read_state(best)
