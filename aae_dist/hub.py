@@ -1,9 +1,9 @@
 """Models on the Hugging Face Hub: `resolve` turns a Hub repo id (org/name) into a local folder, `push_to_hub`
-shares a run directory as a model repo. Everything goes through huggingface_hub (its cache, HF_HUB_OFFLINE, its
+shares a run directory (or one of its checkpoints) as a model repo. Everything goes through huggingface_hub (its cache, HF_HUB_OFFLINE, its
 login), so this module speaks no HTTP of its own.
 
     aae = AAE.from_pretrained("org/name")           # resolve() underneath
-    push_to_hub(aae, "runs/a", "org/name", dry_run="card/")   # what aae-push runs
+    push_to_hub(aae, "runs/a", config, "org/name", dry_run="card/")   # what aae-push runs (config: its config.json)
 """
 
 import os
@@ -17,7 +17,7 @@ from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError, R
 from huggingface_hub.utils import validate_repo_id
 
 from .errors import AAEError, one_line
-from .files import CONFIG_NAME, read_json
+from .files import CONFIG_NAME, read_json, write_json
 from .sampling import save_grid  # and nothing of models.py, which loads through resolve()
 
 EVALUATION_NAME = "evaluation.json"  # where aae-evaluate --json writes it, by convention, to be pushed
@@ -69,10 +69,10 @@ def resolve(path_or_repo_id):
         raise AAEError(f"{repo_id}: the Hub download failed ({one_line(error, 200)})") from None
 
 
-def push_to_hub(aae, run_dir, repo_id, private=False, dry_run=None):
-    """Upload the finished run `run_dir`, whose model `aae` is (AAE.from_pretrained(run_dir)), as a Hub model repo:
-    its weights (safetensors only: nothing pickled), model_config.json, the training config.json, evaluation.json
-    where the run has one, a sample grid and a model card README.md. With dry_run=DIR, write exactly that folder
+def push_to_hub(aae, run_dir, config, repo_id, private=False, dry_run=None):
+    """Upload the finished run (or checkpoint) `run_dir`, whose model `aae` is and whose training settings `config`
+    are, as a Hub model repo: its weights (safetensors only: nothing pickled), model_config.json, the training
+    config.json, evaluation.json where the folder has one, a sample grid and a model card README.md. With dry_run=DIR, write exactly that folder
     to DIR (new or empty) and upload nothing. Returns DIR, or the repo's URL."""
     try:
         validate_repo_id(repo_id)
@@ -81,10 +81,10 @@ def push_to_hub(aae, run_dir, repo_id, private=False, dry_run=None):
     if dry_run is not None:
         if os.path.isdir(dry_run) and os.listdir(dry_run):
             raise AAEError(f"{dry_run} is not empty: name a new or empty folder for the dry run")
-        write_folder(aae, run_dir, repo_id, dry_run)
+        write_folder(aae, run_dir, config, repo_id, dry_run)
         return dry_run
     with tempfile.TemporaryDirectory() as folder:
-        write_folder(aae, run_dir, repo_id, folder)
+        write_folder(aae, run_dir, config, repo_id, folder)
         api = HfApi(library_name="aae-dist")
         try:
             url = api.create_repo(repo_id, private=private, exist_ok=True)
@@ -95,14 +95,14 @@ def push_to_hub(aae, run_dir, repo_id, private=False, dry_run=None):
     return str(url)
 
 
-def write_folder(aae, run_dir, repo_id, folder):
+def write_folder(aae, run_dir, config, repo_id, folder):
     """The repo's files, into folder."""
-    config = read_json(os.path.join(run_dir, CONFIG_NAME), "push a run directory written by aae-train")
     evaluation_path = os.path.join(run_dir, EVALUATION_NAME)
     evaluation = read_json(evaluation_path, "repair or remove it") if os.path.isfile(evaluation_path) else None
     aae.save_pretrained(folder)  # model.safetensors and model_config.json
-    for name in [CONFIG_NAME] + ([EVALUATION_NAME] if evaluation is not None else []):
-        shutil.copyfile(os.path.join(run_dir, name), os.path.join(folder, name))
+    write_json(os.path.join(folder, CONFIG_NAME), config)
+    if evaluation is not None:
+        shutil.copyfile(evaluation_path, os.path.join(folder, EVALUATION_NAME))
     grid = newest_sample_grid(run_dir)
     if grid:
         shutil.copyfile(grid, os.path.join(folder, SAMPLES_NAME))

@@ -11,6 +11,7 @@ import pytest
 import torch
 from huggingface_hub import ModelCard, constants
 from PIL import Image
+from safetensors.torch import load_file
 
 from aae_dist import AAE, AAEError, Trainer, hub
 from aae_dist.cli import evaluate, read_run
@@ -74,7 +75,7 @@ def test_card_reports_the_evaluation_and_a_run_without_samples_gets_a_drawn_grid
     evaluation = {"parzen_ll": 123.456, "parzen_ll_stderr": 1.5, "frechet_distance": 42.25, "test_error": 0.0312,
                   "num_samples": 500, "run": {"trained_steps": 10}}
     (bare / "evaluation.json").write_text(json.dumps(evaluation))
-    hub.push_to_hub(AAE.from_pretrained(str(bare)), str(bare), "org/name", dry_run=str(tmp_path / "card"))
+    hub.push_to_hub(AAE.from_pretrained(str(bare)), str(bare), read_run(str(bare))[0], "org/name", dry_run=str(tmp_path / "card"))
     assert sorted(os.listdir(tmp_path / "card")) == sorted([*PUSHED, "evaluation.json"])
     text = (tmp_path / "card" / "README.md").read_text()
     assert "| Parzen-window log-likelihood (nats) | 123.5 +- 1.5 |" in text and "| 42.25 |" in text
@@ -85,7 +86,7 @@ def test_card_reports_the_evaluation_and_a_run_without_samples_gets_a_drawn_grid
 @needs_mnist
 def test_a_model_in_the_hub_cache_loads_by_repo_id_offline(run, offline_cache, tmp_path, script):
     repo = offline_cache / "models--org--name"  # the layout a download leaves
-    hub.push_to_hub(AAE.from_pretrained(str(run)), str(run), "org/name", dry_run=str(repo / "snapshots" / COMMIT))
+    hub.push_to_hub(AAE.from_pretrained(str(run)), str(run), read_run(str(run))[0], "org/name", dry_run=str(repo / "snapshots" / COMMIT))
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(COMMIT)
     draw = lambda aae: aae.sample(8, torch.Generator().manual_seed(0))[0]
@@ -152,8 +153,25 @@ def test_push_uploads_the_dry_run_folder(run, tmp_path, script, monkeypatch, fla
     result = script("launch/push.py", run, "org/name", *flags)
     assert calls["create_repo"] == {"repo_id": "org/name", "private": private, "exist_ok": True}
     assert calls["upload_folder"]["repo_id"] == "org/name" and "https://huggingface.co/org/name" in result.stdout
-    hub.push_to_hub(AAE.from_pretrained(str(run)), str(run), "org/name", dry_run=str(tmp_path / "dry"))
+    hub.push_to_hub(AAE.from_pretrained(str(run)), str(run), read_run(str(run))[0], "org/name", dry_run=str(tmp_path / "dry"))
     assert calls["files"] == files(tmp_path / "dry")
+
+
+@needs_mnist
+def test_push_of_a_checkpoint_uploads_its_weights_and_the_runs_settings(tmp_path, script):
+    """RUN/checkpoints/best (what --keep-best chose) or step_N: its moving average, the run's training settings."""
+    run = tmp_path / "run"
+    Trainer(tiny_config(output_dir=str(run), steps=10, checkpoint_every=5, ema_decay=0.9)).fit()
+    reset_accelerate_state()
+    checkpoint = run / "checkpoints" / "step_000005"
+    script("launch/push.py", checkpoint, "org/name", "--dry-run", tmp_path / "card")
+    assert sorted(os.listdir(tmp_path / "card")) == PUSHED
+    pushed, average = (load_file(path) for path in (tmp_path / "card" / "model.safetensors",
+                                                    checkpoint / "ema_decoder.safetensors"))
+    assert torch.equal(pushed["decoder.0.weight"], average["0.weight"])  # the step-5 average, not the last step's
+    assert not torch.equal(pushed["decoder.0.weight"], load_file(run / "model.safetensors")["decoder.0.weight"])
+    config = json.loads((tmp_path / "card" / "config.json").read_text())
+    assert config["steps"] == 10 and config["ema_decay"] == 0.9 and config["hidden"] == 64
 
 
 @needs_mnist

@@ -279,7 +279,7 @@ def test_a_run_stopped_before_its_end_points_to_its_newest_checkpoint(tmp_path, 
     (tmp_path / "model.safetensors").unlink()  # as a run stopped before its last step leaves it
     status, _, err = cli("generate.py", "--checkpoint", tmp_path, "--out", tmp_path / "x.png")
     assert status == 2 and len(err.strip().splitlines()) == 1, err
-    assert f"pass --checkpoint {tmp_path / 'checkpoints' / 'step_000010'} (its newest checkpoint)" in err, err
+    assert f"use its newest checkpoint, {tmp_path / 'checkpoints' / 'step_000010'}, or finish it" in err, err
 
 
 def test_planted_pickles_are_refused_never_run(tmp_path, script, cli):

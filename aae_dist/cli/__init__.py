@@ -105,6 +105,6 @@ def load_model(path, device, average=True):
                        f"are in its checkpoints: pass --checkpoint {os.path.join(path, checkpoints.CHECKPOINTS_DIR)}"
                        "/step_N")
     if not os.path.isfile(os.path.join(path, WEIGHTS_NAME)) and (saved := checkpoints.list_checkpoints(path)):
-        raise AAEError(f"{path} has no {WEIGHTS_NAME}: its training has not finished; pass --checkpoint {saved[-1]} "
-                       f"(its newest checkpoint), or finish it with aae-train --output-dir {path} --resume")
+        raise AAEError(f"{path} has no {WEIGHTS_NAME}: its training has not finished; use its newest checkpoint, "
+                       f"{saved[-1]}, or finish it with aae-train --output-dir {path} --resume")
     return AAE.from_pretrained(path, device)
