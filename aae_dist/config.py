@@ -55,7 +55,7 @@ RECON_LOSSES = ("bce", "mse")
 ENCODERS = ("deterministic", "gaussian")
 
 
-def _default_data_root():
+def default_data_root():
     return os.environ.get("AAE_DATA_ROOT", "./data")
 
 
@@ -80,7 +80,7 @@ class TrainConfig:
              "(docs/training.md)",
         choices=tuple(PRESETS)))
     # data
-    data_root: str = field(default_factory=_default_data_root, metadata=dict(
+    data_root: str = field(default_factory=default_data_root, metadata=dict(
         help="where the data is: the folder of torchvision's datasets, the image folder (--dataset imagefolder) or "
              "the .npz/.pt file; $AAE_DATA_ROOT sets the default"))
     dataset: str = field(default="mnist", metadata=dict(

@@ -10,7 +10,6 @@ change against all levers, and samples/s.
 import argparse
 import dataclasses
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from torch import nn
 
 import aae_dist.networks
 from aae_dist import TrainConfig, Trainer
+from aae_dist.config import default_data_root
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from throughput import device_name, timed  # noqa: E402
@@ -120,7 +120,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per variant per round")
     parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--data-root", default=os.environ.get("AAE_DATA_ROOT", "./data"))
+    parser.add_argument("--data-root", default=default_data_root())
     parser.add_argument("--json", help="also write one record per variant here")
     args = parser.parse_args()
 

@@ -4,12 +4,12 @@
 """
 
 import argparse
-import os
 import tempfile
 
 from torch.profiler import ProfilerActivity, profile
 
 from aae_dist import TrainConfig, Trainer
+from aae_dist.config import default_data_root
 
 
 def main():
@@ -18,7 +18,7 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--mixed-precision", default="no")
     parser.add_argument("--rows", type=int, default=12, help="operators listed")
-    parser.add_argument("--data-root", default=os.environ.get("AAE_DATA_ROOT", "./data"))
+    parser.add_argument("--data-root", default=default_data_root())
     args = parser.parse_args()
     trainer = Trainer(TrainConfig(data_root=args.data_root, no_download=True, batch_size=args.batch_size,
                                   mixed_precision=args.mixed_precision, output_dir=tempfile.mkdtemp()))

@@ -21,7 +21,6 @@ floor_fraction = floor time / measured step time, i.e. the share of the machine'
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
@@ -38,7 +37,7 @@ from torch.utils._pytree import tree_map
 from torch.utils.flop_counter import FlopCounterMode
 
 from aae_dist import OBJECTIVES, Trainer
-from aae_dist.config import load_train_config
+from aae_dist.config import default_data_root, load_train_config
 from aae_dist.cuda_graph import CUDAGraphed
 from aae_dist.data import StreamedBatches
 
@@ -68,7 +67,7 @@ def parse_args(argv=None):
                              "as many): fewer is faster and noisier")
     parser.add_argument("--seed-baseline", action="store_true", help="also time the lecture's loop (fp32)")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    parser.add_argument("--data-root", default=os.environ.get("AAE_DATA_ROOT", "./data"))
+    parser.add_argument("--data-root", default=default_data_root())
     parser.add_argument("--dataset", default="mnist", help="as train.py --dataset (npz: --data-root names the file)")
     parser.add_argument("--image-size", type=int, default=None, help="as train.py --image-size")
     parser.add_argument("--arch", default="mlp", choices=("mlp", "conv"), help="as train.py --arch")

@@ -10,12 +10,13 @@ import argparse
 import os
 
 from aae_dist.classifier import SHIPPED, fit_classifier, save_classifier
+from aae_dist.config import default_data_root
 from aae_dist.data import load_dataset, to_model_input
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data-root", default=os.environ.get("AAE_DATA_ROOT", "./data"))
+    parser.add_argument("--data-root", default=default_data_root())
     parser.add_argument("--datasets", default="mnist,fashion-mnist")
     parser.add_argument("--epochs", type=float, default=2.0)
     args = parser.parse_args()
