@@ -340,6 +340,13 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+# --help's sections, each from its first field on (in TrainConfig's order)
+HELP_SECTIONS = {"model": "what to train", "data_root": "data", "steps": "schedule", "arch": "networks and prior",
+                 "label_to_discriminator": "the variants' own terms", "input_noise": "noise and regularization",
+                 "recon_loss": "optimisation", "seed": "seed, precision and devices",
+                 "output_dir": "outputs, checkpoints and logging"}
+
+
 def train_parser(prog=None):
     """The command line of aae-train; `prog` (default: the name it was started by) heads its usage."""
     parser = OneLineParser(prog=prog, description="Train an Adversarial Autoencoder (Makhzani et al. 2015: "
@@ -347,18 +354,21 @@ def train_parser(prog=None):
                            "Accelerate: `aae-train [flags]`, or on several GPUs `accelerate launch -m aae_dist.train "
                            "[flags]`.",
                            argument_default=argparse.SUPPRESS)
+    group = parser
     for f in dataclasses.fields(TrainConfig):
+        if f.name in HELP_SECTIONS:
+            group = parser.add_argument_group(HELP_SECTIONS[f.name])
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         help_text = f.metadata["help"]
         if f.type is bool:  # a flag that a recipe turns on can also be turned off (--no-label-to-discriminator)
             action = argparse.BooleanOptionalAction if f.name in RECIPE_FIELDS else "store_true"
-            parser.add_argument(flag(f.name), action=action, help=help_text)
+            group.add_argument(flag(f.name), action=action, help=help_text)
             continue
         if default not in (None, ""):
             help_text += f" (default: {default})"
         kind = f.metadata.get("type") or {int: int, float: float}.get(type(default), str)
         choices = f.metadata.get("choices")
-        parser.add_argument(flag(f.name), type=kind, help=help_text, choices=choices,
+        group.add_argument(flag(f.name), type=kind, help=help_text, choices=choices,
                             metavar=None if choices else f.metadata.get("metavar", f.name.upper()))
     return parser
 
