@@ -25,8 +25,8 @@ from .schedules import SCHEDULES, parse_milestones
 # Gaussian (reparameterized) encoder, Adam 2e-4 / 1e-4, batch 100, binary cross-entropy. At constant rates
 # the average (0.999) scored 1.7-4.0 nats above the trained weights wherever both were measured from 10,000 steps on
 # (10k-20k and 80k; 340.1 against 338.4 at 80,000 on the CPU; without it 339.0 at 120,000 on an H200).
-# The other presets are the rows of the results table (docs/results.md): a variant's recipe (its --model defaults) with the flags
-# that row adds, so that each row is one command (docs/recipes.md, "One command per row").
+# The other presets are the rows of the results table (docs/results.md): a variant's recipe (its --model defaults)
+# with the flags that row adds, so that each row is one command (docs/recipes.md, "One command per row").
 PRESETS = {
     "seed": {},
     "paper": dict(z_dim=8, hidden=1200, disc_hidden=1200, prior_std=5.0, dropout=0.2, disc_dropout=0.2,
@@ -126,20 +126,24 @@ class TrainConfig:
         help="supervised: D judges (code, label) pairs, so that the code cannot tell the classes apart; "
              "semi-supervised and clustering: D_z judges (y, z) pairs, so that z is independent of y"))
     num_labels: str = field(default="100", metadata=dict(
-        help="semi-supervised and dim-reduction: the size of the labelled subset (class-balanced, fixed by --seed; saved in the run as "
+        help="semi-supervised and dim-reduction: the size of the labelled subset (class-balanced, fixed by --seed; "
+             "saved in the run as "
              "labelled_subset.json), or all"))
     clusters: int = field(default=16, metadata=dict(help="clustering: the number of clusters (categories of y)"))
     marginal_entropy: float = field(default=0.0, metadata=dict(
-        help="semi-supervised, clustering and dim-reduction: weight of a generator-phase term log K - H(the batch's mean q(y|x)) "
+        help="semi-supervised, clustering and dim-reduction: weight of a generator-phase term log K - H(the batch's "
+             "mean q(y|x)) "
              "that pushes the encoder to use every class or cluster equally often; 0: none"))
     vat: float = field(default=0.0, metadata=dict(
-        help="semi-supervised, clustering and dim-reduction: weight of virtual adversarial training in the generator phase, "
+        help="semi-supervised, clustering and dim-reduction: weight of virtual adversarial training in the "
+             "generator phase, "
              "KL(q(y|x) || q(y|x + r)) with r of norm --vat-eps in the direction that changes q(y|x) most (Miyato et "
              "al. 2018; IMSAT, Hu et al. 2017); 0: none"))
     vat_eps: float = field(default=2.0, metadata=dict(
         help="--vat: the L2 norm of the perturbation r, in pixels of [0, 1] (MNIST: 2, as in the VAT paper)"))
     affine_consistency: float = field(default=0.0, metadata=dict(
-        help="semi-supervised, clustering and dim-reduction: weight of a generator-phase term KL(q(y|x) || q(y|A(x))), A a random "
+        help="semi-supervised, clustering and dim-reduction: weight of a generator-phase term KL(q(y|x) || "
+             "q(y|A(x))), A a random "
              "small affine transform of each image (rotation, scale, shear, shift; --affine-std): y should not "
              "change when a digit moves or tilts a little; 0: none"))
     affine_std: float = field(default=0.1, metadata=dict(
@@ -147,10 +151,12 @@ class TrainConfig:
              "identity, in the image's coordinates of [-1, 1] (0.1: about 6 degrees, a tenth of the size, 1.4 pixels "
              "of shift on 28 x 28)"))
     affine_labelled: bool = field(default=False, metadata=dict(
-        help="semi-supervised and dim-reduction: the classification phase reads each labelled image moved by its own small affine "
+        help="semi-supervised and dim-reduction: the classification phase reads each labelled image moved by its "
+             "own small affine "
              "transform (--affine-std), drawn anew every step: the labelled subset augmented"))
     mean_teacher: bool = field(default=False, metadata=dict(
-        help="semi-supervised, clustering and dim-reduction: the target of --affine-consistency and --vat is the moving average's "
+        help="semi-supervised, clustering and dim-reduction: the target of --affine-consistency and --vat is the "
+             "moving average's "
              "q(y|x) (--ema-decay) instead of the trained encoder's own: a mean teacher (Tarvainen & Valpola 2017)"))
     head_distance: float = field(default=3.0, metadata=dict(
         help="dim-reduction: eta, the distance below which two cluster heads are pushed apart (a reconstruction-"
@@ -202,7 +208,8 @@ class TrainConfig:
     mixed_precision: str | None = field(default=None, metadata=dict(
         help="no|bf16|fp16; default: what `accelerate launch --mixed_precision` set, else no", choices=MIXED_PRECISION))
     cpu: bool = field(default=False, metadata=dict(help="train on the CPU even if a GPU is visible"))
-    compile: bool = field(default=False, metadata=dict(help="torch.compile Q, P and D (slow to start; see Performance)"))
+    compile: bool = field(default=False, metadata=dict(help="torch.compile Q, P and D (slow to start; see "
+                                                            "Performance)"))
     cuda_graph: str = field(default="auto", metadata=dict(
         help="replay each training step from one CUDA graph (4-8x faster at batch 100 on an H200, same results): "
              "auto = wherever it applies (one GPU, precision no or bf16)", choices=CUDA_GRAPH))

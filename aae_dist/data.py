@@ -78,7 +78,8 @@ def _torchvision_dataset(name, root, train, download):
     except (RuntimeError, OSError, ValueError) as error:  # missing files, no network, unwritable root, bad checksum
         if not download:
             raise AAEError(f"{name} not found under {folder}; aae-train without --no-download fetches it, or set "
-                           f"--data-root (or $AAE_DATA_ROOT) to the folder that holds {os.path.basename(folder)}") from error
+                           f"--data-root (or $AAE_DATA_ROOT) to the folder that holds "
+                           f"{os.path.basename(folder)}") from error
         if new_folder:  # no empty (or half-downloaded) folder left behind to be mistaken for the data
             shutil.rmtree(folder, ignore_errors=True)
         raise AAEError(f"could not download {name} into {folder} ({one_line(error)}); copy the files there or set "

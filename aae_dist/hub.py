@@ -1,6 +1,6 @@
 """Models on the Hugging Face Hub: `resolve` turns a Hub repo id (org/name) into a local folder, `push_to_hub`
-shares a run directory (or one of its checkpoints) as a model repo. Everything goes through huggingface_hub (its cache, HF_HUB_OFFLINE, its
-login), so this module speaks no HTTP of its own.
+shares a run directory (or one of its checkpoints) as a model repo. Everything goes through huggingface_hub (its
+cache, HF_HUB_OFFLINE, its login), so this module speaks no HTTP of its own.
 
     aae = AAE.from_pretrained("org/name")           # resolve() underneath
     push_to_hub(aae, "runs/a", config, "org/name", dry_run="card/")   # what aae-push runs (config: its config.json)
@@ -72,8 +72,8 @@ def resolve(path_or_repo_id):
 def push_to_hub(aae, run_dir, config, repo_id, private=False, dry_run=None):
     """Upload the finished run (or checkpoint) `run_dir`, whose model `aae` is and whose training settings `config`
     are, as a Hub model repo: its weights (safetensors only: nothing pickled), model_config.json, the training
-    config.json, evaluation.json where the folder has one, a sample grid and a model card README.md. With dry_run=DIR, write exactly that folder
-    to DIR (new or empty) and upload nothing. Returns DIR, or the repo's URL."""
+    config.json, evaluation.json where the folder has one, a sample grid and a model card README.md. With
+    dry_run=DIR, write exactly that folder to DIR (new or empty) and upload nothing. Returns DIR, or the repo's URL."""
     try:
         validate_repo_id(repo_id)
     except HFValidationError as error:

@@ -32,7 +32,8 @@ OBJECTIVES: dict[str, type] = {}
 
 
 def conditional_models():
-    """The variants whose decoder reads a class or cluster, by name, for messages: "supervised, semi-supervised, ..."."""
+    """The variants whose decoder reads a class or cluster, by name, for messages ("supervised, semi-supervised,
+    ...")."""
     return ", ".join(name for name, objective in OBJECTIVES.items() if objective.conditional)
 
 

@@ -117,7 +117,8 @@ def make_pictures(run_dir, dataset, data_root, device="cpu", manifold_size=20, i
 
     subset_path = os.path.join(run_dir, LABELLED_SUBSET_NAME)
     if os.path.isfile(subset_path):  # the AAE paper's figure 8: the style codes of the labelled images, by class
-        indices = torch.tensor(read_json(subset_path, "repair it, or move it away to draw the other pictures")["indices"])
+        indices = torch.tensor(read_json(subset_path, "repair it, or move it away to draw the other "
+                                                      "pictures")["indices"])
         train = load_training_set(dataset, data_root, download=False, image_size=image_size)
         subset_codes = encode_images(aae, train.images[indices])
         paths["labelled_codes"] = os.path.join(run_dir, "labelled_codes.png")

@@ -7,7 +7,8 @@
 
 It uploads model.safetensors, model_config.json, the training config.json, evaluation.json where the run (or
 checkpoint) folder has one (aae-evaluate --checkpoint runs/a --json runs/a/evaluation.json), a sample grid
-samples.png and a model card README.md. Then `AAE.from_pretrained("org/name")` and `aae-generate --checkpoint org/name` load it.
+samples.png and a model card README.md. Then `AAE.from_pretrained("org/name")` and `aae-generate --checkpoint
+org/name` load it.
 """
 
 import os
