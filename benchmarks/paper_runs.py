@@ -58,6 +58,9 @@ ROWS = {
     "semi1000_ema32k": (f"{SEMI} --preset semi-1000 --eval-every 2000", 32000),
     # all labels: --preset semi-all since 2026-12-05 (twice the steps, the checkpoint of the lowest validation error)
     "semiall_ema32k": (f"{SEMI} --preset semi-all --eval-every 2000", 32000),
+    # the presets with --vat 1 as well (screens of one seed on the CPU, 2026-12-05: docs/recipes.md)
+    "semi1000_vat32k": (f"{SEMI} --preset semi-1000 --vat 1 --eval-every 2000", 32000),
+    "semiall_vat32k": (f"{SEMI} --preset semi-all --vat 1 --eval-every 2000", 32000),
     # the clustering recipe (--affine-consistency 5 --marginal-entropy 3, cosine): 6.6% at 8,000 steps on the CPU
     "clu16": (f"{CLUSTERING} --clusters 16", 8000),
     "clu30": (f"{CLUSTERING} --clusters 30", 8000),
