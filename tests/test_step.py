@@ -187,19 +187,22 @@ def test_bf16_step_runs_in_bf16(tmp_path, arch):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (CI has none; benchmarks/gpu_suite.sh runs it)")
 @pytest.mark.parametrize("precision", ["no", "bf16"])
-@pytest.mark.parametrize("model, arch", [("vanilla", "mlp"), ("supervised", "mlp"), ("vanilla", "conv"),
-                                         ("semi-supervised", "mlp")])
-def test_a_cuda_graph_replays_the_eager_steps(tmp_path, precision, model, arch):
+@pytest.mark.parametrize("model, arch, flags", [
+    ("vanilla", "mlp", {}), ("supervised", "mlp", {}), ("vanilla", "conv", {}), ("semi-supervised", "mlp", {}),
+    ("semi-supervised", "mlp", dict(vat=1.0, affine_consistency=1.0, mean_teacher=True))],
+    ids=["vanilla", "supervised", "conv", "semi-supervised", "semi-supervised-consistency"])
+def test_a_cuda_graph_replays_the_eager_steps(tmp_path, precision, model, arch, flags):
     """Replayed from a CUDA graph (3 eager warm-up steps, then capture and replays), training computes what the
     eager steps compute, dropout included: the graph draws from the same Philox stream; the weights' moving
-    average (--ema-decay), updated inside the step, is recorded with it."""
+    average (--ema-decay), updated inside the step, is recorded with it; so are the consistency terms' draws and
+    --vat's power iteration (a gradient inside the step)."""
     from accelerate.state import AcceleratorState
 
     metrics, averages = {}, {}
     for mode in ("off", "on"):
         AcceleratorState._reset_state(reset_partial_state=True)
         trainer = Trainer(tiny_config(output_dir=str(tmp_path / mode), cuda_graph=mode, mixed_precision=precision,
-                                      model=model, arch=arch, conv_width=8, ema_decay=0.9))
+                                      model=model, arch=arch, conv_width=8, ema_decay=0.9, **flags))
         assert trainer.cuda_graph == (mode == "on")
         # each step's outputs are read at once: a replay overwrites the graph's output tensors
         metrics[mode] = [[float(v) for v in trainer.train_step(trainer.batch(step)).values()] for step in range(8)]
