@@ -234,14 +234,15 @@ TABLE2 = [
           "first, seeds 0 and 1 still training: every 2,000 steps' errors: "
           "`semi_supervised/cpu_semi1000_screens_by_step.json`)",
           ["semi_supervised/cpu_semi1000_vat1_best_seed*_eval.json"],
-          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, beside another run (about 1 h 50 min a run)",
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, beside another run (about 1 h 50 min a "
+          "run)",
           screen_command("--preset semi-1000 --vat 1", checkpoint="RUN/checkpoints/best")),
     Group("`--preset semi-1000 --affine-std 0.15 --mean-teacher --ema-decay 0.99` (the consistency target set by a "
           "moving average of decay 0.99; tried 2026-12-05, one seed: 1.88, validation 1.50, without "
           "`--mean-teacher`; every 2,000 steps' errors: `semi_supervised/cpu_semi1000_screens_by_step.json`)",
           ["semi_supervised/cpu_semi1000_affstd15_mt099_best_seed*_eval.json"],
-          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside another run (about 1 h 45 min); stopped at a "
-          "session's end near step 17,000 and resumed from step 16,000",
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside another run (about 1 h 45 min); stopped "
+          "at a session's end near step 17,000 and resumed from step 16,000",
           screen_command("--preset semi-1000 --affine-std 0.15 --mean-teacher --ema-decay 0.99",
                          checkpoint="RUN/checkpoints/best")),
     Group("the 16,000-step recipe with 1000 labels and `--marginal-entropy 3` (tried 2026-12-04; the validation error "
