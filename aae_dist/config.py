@@ -127,37 +127,32 @@ class TrainConfig:
              "semi-supervised and clustering: D_z judges (y, z) pairs, so that z is independent of y"))
     num_labels: str = field(default="100", metadata=dict(
         help="semi-supervised and dim-reduction: the size of the labelled subset (class-balanced, fixed by --seed; "
-             "saved in the run as "
-             "labelled_subset.json), or all"))
+             "saved in the run as labelled_subset.json), or all"))
     clusters: int = field(default=16, metadata=dict(help="clustering: the number of clusters (categories of y)"))
     marginal_entropy: float = field(default=0.0, metadata=dict(
         help="semi-supervised, clustering and dim-reduction: weight of a generator-phase term log K - H(the batch's "
-             "mean q(y|x)) "
-             "that pushes the encoder to use every class or cluster equally often; 0: none"))
+             "mean q(y|x)) that pushes the encoder to use every class or cluster equally often; 0: none"))
     vat: float = field(default=0.0, metadata=dict(
         help="semi-supervised, clustering and dim-reduction: weight of virtual adversarial training in the "
-             "generator phase, "
-             "KL(q(y|x) || q(y|x + r)) with r of norm --vat-eps in the direction that changes q(y|x) most (Miyato et "
-             "al. 2018; IMSAT, Hu et al. 2017); 0: none"))
+             "generator phase, KL(q(y|x) || q(y|x + r)) with r of norm --vat-eps in the direction that changes q(y|x) "
+             "most (Miyato et al. 2018; IMSAT, Hu et al. 2017); 0: none"))
     vat_eps: float = field(default=2.0, metadata=dict(
         help="--vat: the L2 norm of the perturbation r, in pixels of [0, 1] (MNIST: 2, as in the VAT paper)"))
     affine_consistency: float = field(default=0.0, metadata=dict(
         help="semi-supervised, clustering and dim-reduction: weight of a generator-phase term KL(q(y|x) || "
-             "q(y|A(x))), A a random "
-             "small affine transform of each image (rotation, scale, shear, shift; --affine-std): y should not "
-             "change when a digit moves or tilts a little; 0: none"))
+             "q(y|A(x))), A a random small affine transform of each image (rotation, scale, shear, shift; "
+             "--affine-std): y should not change when a digit moves or tilts a little; 0: none"))
     affine_std: float = field(default=0.1, metadata=dict(
         help="--affine-consistency and --affine-labelled: std of the random affine matrix's entries around the "
              "identity, in the image's coordinates of [-1, 1] (0.1: about 6 degrees, a tenth of the size, 1.4 pixels "
              "of shift on 28 x 28)"))
     affine_labelled: bool = field(default=False, metadata=dict(
         help="semi-supervised and dim-reduction: the classification phase reads each labelled image moved by its "
-             "own small affine "
-             "transform (--affine-std), drawn anew every step: the labelled subset augmented"))
+             "own small affine transform (--affine-std), drawn anew every step: the labelled subset augmented"))
     mean_teacher: bool = field(default=False, metadata=dict(
         help="semi-supervised, clustering and dim-reduction: the target of --affine-consistency and --vat is the "
-             "moving average's "
-             "q(y|x) (--ema-decay) instead of the trained encoder's own: a mean teacher (Tarvainen & Valpola 2017)"))
+             "moving average's q(y|x) (--ema-decay) instead of the trained encoder's own: a mean teacher (Tarvainen & "
+             "Valpola 2017)"))
     head_distance: float = field(default=3.0, metadata=dict(
         help="dim-reduction: eta, the distance below which two cluster heads are pushed apart (a reconstruction-"
              "phase cost, the sum over pairs of max(0, eta - their distance)); with --prior-std it sets how far "
