@@ -230,12 +230,13 @@ TABLE2 = [
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, beside another run and the test suite "
           "(about 2 h 10 min a run); seeds 0 and 1 stopped at a session's end near step 5,800 and resumed from step "
           "4,000", screen_command("--preset semi-1000 --affine-std 0.15", checkpoint="RUN/checkpoints/best")),
-    Group("`--preset semi-1000 --vat 1` (virtual adversarial training beside the affine term; tried 2026-12-05, seed 2 "
-          "first, seeds 0 and 1 still training: every 2,000 steps' errors: "
+    Group("`--preset semi-1000 --vat 1` (virtual adversarial training beside the affine term; tried 2026-12-05, seeds 2 "
+          "and 0 first, seed 1 still training: every 2,000 steps' errors: "
           "`semi_supervised/cpu_semi1000_screens_by_step.json`)",
           ["semi_supervised/cpu_semi1000_vat1_best_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, beside another run (about 1 h 50 min a "
-          "run)",
+          "run); seeds 0 and 1 stopped at a session's end near steps 28,300 and 2,300 and resumed from steps 28,000 and "
+          "2,000",
           screen_command("--preset semi-1000 --vat 1", checkpoint="RUN/checkpoints/best")),
     Group("`--preset semi-1000 --affine-std 0.15 --mean-teacher --ema-decay 0.99` (the consistency target set by a "
           "moving average of decay 0.99; tried 2026-12-05, one seed: 1.88, validation 1.50, without "
