@@ -262,6 +262,13 @@ TABLE2 = [
           ["semi_supervised/cpu_semiall_ema32k_32000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, three runs side by side",
           screen_command("--preset semi-all")),
+    Group("`--preset semi-all --vat 1` (virtual adversarial training beside the affine term; tried 2026-12-05, one "
+          "seed: a lower validation error than the preset's on the same seed, a higher test error; every 2,000 "
+          "steps' errors: `semi_supervised/cpu_semiall_screens_by_step.json`)",
+          ["semi_supervised/cpu_semiall_vat1_best_seed*_eval.json"],
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside another run (about 2 h); stopped at step "
+          "19,692 by SIGTERM and resumed with --resume",
+          screen_command("--preset semi-all --vat 1", checkpoint="RUN/checkpoints/best")),
     Group("the recipe at batch 100 with `--affine-consistency 1 --ema-decay 0.999`, 16,000 steps, 5,000 validation "
           "images, all labels (`--preset semi-all` in the first half of 2026-12-05)",
           ["semi_supervised/cpu_semiall_b100_aff_16000_seed*_eval.json"],
