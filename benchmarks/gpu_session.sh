@@ -6,9 +6,9 @@
 # The rows still short of the paper (issue 27), three seeds each (paper_runs.RECIPES names NAME, NAME_seed1, NAME_seed2):
 #   keil,keil_seed1,keil_seed2,semiall_aff,semiall_aff_seed1,semiall_aff_seed2 (as many steps as the budget gives),
 #   semiall_ema32k,semiall_ema32k_seed1,semiall_ema32k_seed2 (all labels over 32,000 steps with --keep-best),
-#   semi1000_ema32k,semi1000_ema32k_seed1,semi1000_ema32k_seed2 (1000 labels, with --keep-best: results/NAME_best.json;
-#   semi1000_afflab16k and semiall_afflab16k were run on the CPU: no gain), semi1000_vat32k and semiall_vat32k (the
-#   presets with --vat 1; their CPU screens of one seed: docs/recipes.md)
+#   semi1000_vat32k,semi1000_vat32k_seed1,semi1000_vat32k_seed2 (1000 labels, --preset semi-1000 with --keep-best:
+#   results/NAME_best.json; semi1000_afflab16k and semiall_afflab16k were run on the CPU: no gain), semiall_vat32k
+#   (all labels with --vat 1; its CPU screen of one seed: docs/recipes.md)
 # BUDGET_S is paper_runs' training budget; evaluation follows (at most 150 s more). OUT_DIR gets gpu_suite.log, the
 # suite's JSON, paper_runs.log and paper_tables.tgz (RUNS/results: evaluation JSON, metrics.jsonl of every run).
 set -uo pipefail

@@ -53,13 +53,13 @@ ROWS = {
     "semi1000_afflab16k": (f"{SEMI} --num-labels 1000 {AFFINE_16K} --affine-labelled", 16000),
     "semiall_aff16k": (f"{SEMI} --num-labels all {AFFINE_16K} --ema-decay 0.999", 16000),  # --preset semi-all until 2026-12-05
     "semiall_afflab16k": (f"{SEMI} --preset semi-all --affine-labelled", 16000),
-    # --preset semi-1000 since 2026-12-05 (its --eval-every 2000 over SEMI's): the moving average over 32,000 steps;
-    # also evaluated is checkpoints/best (--keep-best val_error), the weights of the lowest validation error
-    "semi1000_ema32k": (f"{SEMI} --preset semi-1000 --eval-every 2000", 32000),
+    # --preset semi-1000 for most of 2026-12-05 (its --eval-every 2000 over SEMI's): the moving average over 32,000
+    # steps; also evaluated is checkpoints/best (--keep-best val_error), the weights of the lowest validation error
+    "semi1000_ema32k": (f"{SEMI} --preset semi-1000 --vat 0 --eval-every 2000", 32000),
     # all labels: --preset semi-all since 2026-12-05 (twice the steps, the checkpoint of the lowest validation error)
     "semiall_ema32k": (f"{SEMI} --preset semi-all --eval-every 2000", 32000),
-    # the presets with --vat 1 as well (screens of one seed on the CPU, 2026-12-05: docs/recipes.md)
-    "semi1000_vat32k": (f"{SEMI} --preset semi-1000 --vat 1 --eval-every 2000", 32000),
+    # with --vat 1 as well: --preset semi-1000 since late 2026-12-05; with all labels a screen of one seed on the CPU
+    "semi1000_vat32k": (f"{SEMI} --preset semi-1000 --eval-every 2000", 32000),
     "semiall_vat32k": (f"{SEMI} --preset semi-all --vat 1 --eval-every 2000", 32000),
     # the clustering recipe (--affine-consistency 5 --marginal-entropy 3, cosine): 6.6% at 8,000 steps on the CPU
     "clu16": (f"{CLUSTERING} --clusters 16", 8000),

@@ -194,14 +194,21 @@ TABLE2 = [
           "run)", "aae-train --preset semi-100 --eval-every 2000 --checkpoint-every 2000 --seed S --data-root "
           "../shared/data --no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
           "--json ...", headline={"100": " (`--preset semi-100`)"}),
-    Group("`--preset semi-1000` (since 2026-12-05: the moving average over 32,000 steps, the checkpoint of the "
-          "lowest validation error)", ["semi_supervised/cpu_semi1000_ema32k_best_seed*_eval.json"],
+    Group("`--preset semi-1000` (since late 2026-12-05: `--vat 1`, virtual adversarial training, beside the affine "
+          "term; every 2,000 steps' errors: `semi_supervised/cpu_semi1000_screens_by_step.json`)",
+          ["semi_supervised/cpu_semi1000_vat1_best_seed*_eval.json"],
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, beside another run (about 1 h 50 min a "
+          "run); seeds 0 and 1 stopped at a session's end near steps 28,300 and 2,300 and resumed from steps 28,000 and "
+          "2,000; what ran: `--preset semi-1000 --vat 1` with the preset of the next row, the same settings",
+          screen_command("--preset semi-1000", checkpoint="RUN/checkpoints/best"),
+          headline={"1000": " (`--preset semi-1000`)"}),
+    Group("`--preset semi-1000 --vat 0` (the preset for most of 2026-12-05: the moving average over 32,000 steps, the "
+          "checkpoint of the lowest validation error)", ["semi_supervised/cpu_semi1000_ema32k_best_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, two or three runs side by side (about "
           "100 min a run); what ran: the runs of the next row, made before --keep-best, which kept every "
           "checkpoint: the one evaluated is the first with the lowest `val_error` in their metrics.jsonl, the one "
           "--keep-best keeps",
-          screen_command("--preset semi-1000", checkpoint="RUN/checkpoints/best"),
-          headline={"1000": " (`--preset semi-1000`)"}),
+          screen_command("--preset semi-1000 --vat 0", checkpoint="RUN/checkpoints/best")),
     Group("the same runs at their last step (`--ema-decay 0.999 --steps 32000` on the 16,000-step recipe; the test "
           "error of every 2,000 steps: `semi_supervised/cpu_semi1000_screens_by_step.json`)",
           ["semi_supervised/cpu_ema_semi1000_32000_seed*_eval.json"],
@@ -230,14 +237,6 @@ TABLE2 = [
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, beside another run and the test suite "
           "(about 2 h 10 min a run); seeds 0 and 1 stopped at a session's end near step 5,800 and resumed from step "
           "4,000", screen_command("--preset semi-1000 --affine-std 0.15", checkpoint="RUN/checkpoints/best")),
-    Group("`--preset semi-1000 --vat 1` (virtual adversarial training beside the affine term; tried 2026-12-05, seeds 2 "
-          "and 0 first, seed 1 still training: every 2,000 steps' errors: "
-          "`semi_supervised/cpu_semi1000_screens_by_step.json`)",
-          ["semi_supervised/cpu_semi1000_vat1_best_seed*_eval.json"],
-          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, beside another run (about 1 h 50 min a "
-          "run); seeds 0 and 1 stopped at a session's end near steps 28,300 and 2,300 and resumed from steps 28,000 and "
-          "2,000",
-          screen_command("--preset semi-1000 --vat 1", checkpoint="RUN/checkpoints/best")),
     Group("`--preset semi-1000 --affine-std 0.15 --mean-teacher --ema-decay 0.99` (the consistency target set by a "
           "moving average of decay 0.99; tried 2026-12-05, one seed: 1.88, validation 1.50, without "
           "`--mean-teacher`; every 2,000 steps' errors: `semi_supervised/cpu_semi1000_screens_by_step.json`)",

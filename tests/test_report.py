@@ -107,9 +107,9 @@ def test_the_headline_numbers_are_those_of_the_json(copy):
     semi100 = [load(f"semi_supervised/cpu_aff_me3_semi100_16000_seed{s}_eval.json")["test_error"] for s in range(3)]
     # 1000 labels: each seed's checkpoint of the first lowest validation error (--keep-best), by the logged errors
     by_step = load("semi_supervised/cpu_semi1000_screens_by_step.json")["runs"]
-    chosen = [load(f"semi_supervised/cpu_semi1000_ema32k_best_seed{s}_eval.json") for s in range(3)]
+    chosen = [load(f"semi_supervised/cpu_semi1000_vat1_best_seed{s}_eval.json") for s in range(3)]
     for seed, evaluation in enumerate(chosen):
-        errors = by_step[f"ema_steps32000_seed{seed}"]["val_error_by_step"]
+        errors = by_step[f"vat1_steps32000_seed{seed}"]["val_error_by_step"]
         assert evaluation["run"]["trained_steps"] == int(min(errors, key=errors.get))
     semi1000 = [evaluation["test_error"] for evaluation in chosen]
     by_step = load("semi_supervised/cpu_semiall_ema32k_by_step.json")["runs"]  # all labels: the same rule
