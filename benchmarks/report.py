@@ -194,6 +194,12 @@ TABLE2 = [
           "run)", "aae-train --preset semi-100 --eval-every 2000 --checkpoint-every 2000 --seed S --data-root "
           "../shared/data --no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
           "--json ...", headline={"100": " (`--preset semi-100`)"}),
+    Group("`--preset semi-100 --vat 1` (virtual adversarial training beside the affine term, as in `--preset "
+          "semi-1000`; tried 2026-12-05, seed 0 first, seeds 1 and 2 still training; every 2,000 steps' errors: "
+          "`semi_supervised/cpu_semi100_screens_by_step.json`)",
+          ["semi_supervised/cpu_semi100_vat1_16000_seed*_eval.json"],
+          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside another run (about 57 min)",
+          screen_command("--preset semi-100 --vat 1")),
     Group("`--preset semi-1000` (since late 2026-12-05: `--vat 1`, virtual adversarial training, beside the affine "
           "term; every 2,000 steps' errors: `semi_supervised/cpu_semi1000_screens_by_step.json`)",
           ["semi_supervised/cpu_semi1000_vat1_best_seed*_eval.json"],
