@@ -204,8 +204,8 @@ TABLE2 = [
           "term; every 2,000 steps' errors: `semi_supervised/cpu_semi1000_screens_by_step.json`)",
           ["semi_supervised/cpu_semi1000_vat1_best_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, beside another run (about 1 h 50 min a "
-          "run); seeds 0 and 1 stopped at a session's end near steps 28,300 and 2,300 and resumed from steps 28,000 and "
-          "2,000; what ran: `--preset semi-1000 --vat 1` with the preset of the next row, the same settings",
+          "run); seeds 0 and 1 stopped at a session's end near steps 28,300 and 2,300 and resumed from steps 28,000 "
+          "and 2,000; what ran: `--preset semi-1000 --vat 1` with the preset of the next row, the same settings",
           screen_command("--preset semi-1000", checkpoint="RUN/checkpoints/best"),
           headline={"1000": " (`--preset semi-1000`)"}),
     Group("`--preset semi-1000 --vat 0` (the preset for most of 2026-12-05: the moving average over 32,000 steps, the "
