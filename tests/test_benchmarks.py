@@ -210,3 +210,20 @@ def test_parzen_table_reports_the_checkpoint_of_the_best_validation_ll_never_the
             {"parzen_ll": test_ll, "parzen_validation_ll": {"0.1": validation_ll - 5, "0.2": validation_ll}}))
     table = run_script("benchmarks/parzen_table.py", tmp_path).stdout
     assert "| run | 330.0 | 335.0 | 330.0 at 1k (validation 341.0) |" in table
+
+
+def test_by_step_adds_a_runs_errors_to_its_file_and_keeps_the_others(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    records = [{"step": 50, "recon_loss": 0.2}, {"step": 100, "val_error": 0.03, "test_error": 0.04},
+               {"step": 200, "val_error": 0.02, "test_error": 0.025}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + '{"step": 2')  # torn line
+    out = tmp_path / "by_step.json"
+    out.write_text(json.dumps({"what": "screens", "machine": "cpu", "runs": {"seed0": {"command": "old"}}}))
+    run_script("benchmarks/by_step.py", out, "seed1", run, "--command", "aae-train --seed 1")
+    written = json.loads(out.read_text())
+    assert written["what"] == "screens" and written["runs"]["seed0"] == {"command": "old"}
+    assert written["runs"]["seed1"] == {"command": "aae-train --seed 1", "val_error_by_step": {"100": 0.03, "200": 0.02},
+                                        "test_error_by_step": {"100": 0.04, "200": 0.025}}
+    missing = run_script("benchmarks/by_step.py", out, "seed2", tmp_path / "nowhere", "--command", "x", check=False)
+    assert missing.returncode != 0 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
