@@ -88,7 +88,7 @@ def push_to_hub(aae, run_dir, config, repo_id, private=False, dry_run=None):
         api = HfApi(library_name="aae-dist")
         try:
             url = api.create_repo(repo_id, private=private, exist_ok=True)
-            api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=f"aae-push {run_dir}")
+            api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=f"aae-push {os.path.basename(os.path.normpath(run_dir))}")
         except Exception as error:  # no login, no write access, no network: huggingface_hub's words, one line
             raise AAEError(f"uploading to {repo_id} failed ({one_line(error, 200)}); check the connection and "
                            "that you are logged in with write access (hf auth login, or set HF_TOKEN)") from None
@@ -100,9 +100,10 @@ def write_folder(aae, run_dir, config, repo_id, folder):
     evaluation_path = os.path.join(run_dir, EVALUATION_NAME)
     evaluation = read_json(evaluation_path, "repair or remove it") if os.path.isfile(evaluation_path) else None
     aae.save_pretrained(folder)  # model.safetensors and model_config.json
-    write_json(os.path.join(folder, CONFIG_NAME), config)
-    if evaluation is not None:
-        shutil.copyfile(evaluation_path, os.path.join(folder, EVALUATION_NAME))
+    write_json(os.path.join(folder, CONFIG_NAME), without_local_paths(config, repo_id))
+    if evaluation is not None:  # it holds the run's settings too (train_config, and some under run)
+        write_json(os.path.join(folder, EVALUATION_NAME), {**evaluation, **{
+            key: without_local_paths(evaluation[key], repo_id) for key in ("run", "train_config") if key in evaluation}})
     grid = newest_sample_grid(run_dir)
     if grid:
         shutil.copyfile(grid, os.path.join(folder, SAMPLES_NAME))
@@ -110,6 +111,13 @@ def write_folder(aae, run_dir, config, repo_id, folder):
         images, _ = aae.sample(64, torch.Generator().manual_seed(0))
         save_grid(images, os.path.join(folder, SAMPLES_NAME), nrow=8)
     model_card(aae, config, evaluation, repo_id).save(os.path.join(folder, CARD_NAME))
+
+
+def without_local_paths(settings, repo_id):
+    """The training settings as published: those that are paths on this machine (a home folder names its user, and
+    they mean nothing where the model is downloaded) become the default data root and the repo's name."""
+    local = {"data_root": "./data", "output_dir": repo_id, "config": ""}
+    return {**settings, **{key: value for key, value in local.items() if settings.get(key)}}
 
 
 def newest_sample_grid(run_dir):

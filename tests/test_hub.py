@@ -51,8 +51,12 @@ def test_dry_run_writes_exactly_the_repo_and_a_card_whose_snippet_works(run, tmp
     out = tmp_path / "card"
     script("launch/push.py", run, "org/name", "--dry-run", out)
     assert sorted(os.listdir(out)) == PUSHED  # no checkpoints, no pickle: only what loading and the card need
-    for name in ("model.safetensors", "model_config.json", "config.json"):
+    for name in ("model.safetensors", "model_config.json"):
         assert (out / name).read_bytes() == (run / name).read_bytes()
+    # config.json: the run's settings without this machine's paths (a home folder names its user)
+    pushed, trained = (json.loads((folder / "config.json").read_text()) for folder in (out, run))
+    assert pushed == {**trained, "data_root": "./data", "output_dir": "org/name"}
+    assert str(run) not in (out / "config.json").read_text()
     assert (out / "samples.png").read_bytes() == (run / "samples" / "step_000010.png").read_bytes()
     card = ModelCard.load(out / "README.md")
     assert card.data.library_name == "aae-dist" and {"aae", "vanilla", "mnist", "pytorch"} <= set(card.data.tags)
@@ -73,10 +77,14 @@ def test_card_reports_the_evaluation_and_a_run_without_samples_gets_a_drawn_grid
     bare = tmp_path / "run"
     shutil.copytree(run, bare, ignore=shutil.ignore_patterns("samples", "checkpoints"))
     evaluation = {"parzen_ll": 123.456, "parzen_ll_stderr": 1.5, "frechet_distance": 42.25, "test_error": 0.0312,
-                  "num_samples": 500, "run": {"trained_steps": 10}}
+                  "num_samples": 500, "run": {"trained_steps": 10, "output_dir": str(bare)},
+                  "train_config": {"data_root": str(tmp_path / "data"), "output_dir": str(bare), "seed": 0}}
     (bare / "evaluation.json").write_text(json.dumps(evaluation))
     hub.push_to_hub(AAE.from_pretrained(str(bare)), str(bare), read_run(str(bare))[0], "org/name", dry_run=str(tmp_path / "card"))
     assert sorted(os.listdir(tmp_path / "card")) == sorted([*PUSHED, "evaluation.json"])
+    pushed = json.loads((tmp_path / "card" / "evaluation.json").read_text())  # the figures, without this machine's paths
+    assert pushed["train_config"] == {"data_root": "./data", "output_dir": "org/name", "seed": 0}
+    assert pushed["run"] == {"trained_steps": 10, "output_dir": "org/name"} and pushed["parzen_ll"] == 123.456
     text = (tmp_path / "card" / "README.md").read_text()
     assert "| Parzen-window log-likelihood (nats) | 123.5 +- 1.5 |" in text and "| 42.25 |" in text
     assert "| test error | 3.12% |" in text and "after 10 steps" in text
