@@ -1,6 +1,7 @@
 """The Accelerator of a run, after the checks that keep a run from silently training on the wrong device."""
 
 import os
+import platform
 from datetime import timedelta
 
 import torch
@@ -33,6 +34,16 @@ def make_accelerator(config):
                           "use --mixed-precision bf16 or no")
     share_cpu_cores(accelerator)
     return accelerator
+
+
+def cpu_model():
+    """The CPU's name. Its vector kernels round matrix products their own way (an Intel Xeon's AVX-512 unlike an AMD
+    EPYC's), so a CPU run repeats bitwise only on the same model, as well as at the same thread count."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
+    except OSError:  # not Linux
+        return platform.processor() or "unknown"
 
 
 def share_cpu_cores(accelerator):

@@ -31,7 +31,7 @@ from .cuda_graph import CUDAGraphed, uses_cuda_graph
 from .data import (LABELLED_SUBSET_NAME, labelled_subset, load_reference_set, load_training_set, make_batches,
                    parse_num_labels)
 from .schedules import lr_factor, parse_milestones
-from .devices import make_accelerator
+from .devices import cpu_model, make_accelerator
 from .errors import AAEError, ConfigError, TrainingStopped, one_line
 from .files import CONFIG_NAME, write_json
 from .interrupts import StopRequests
@@ -214,8 +214,8 @@ class Trainer:
                 "device": str(accelerator.device), "distributed_type": str(accelerator.distributed_type),
                 "resolved_mixed_precision": accelerator.mixed_precision, "resolved_cuda_graph": self.cuda_graph,
                 # a CPU's matrix products split their sums among the threads: one seed takes another path at
-                # another thread count, so the count is part of what reproduces a run
-                "cpu_threads": torch.get_num_threads(), "torch": torch.__version__,
+                # another thread count (or on another CPU model), so both are part of what reproduces a run
+                "cpu_threads": torch.get_num_threads(), "cpu_model": cpu_model(), "torch": torch.__version__,
                 "accelerate": accelerate.__version__}
 
     # ---------------------------------------------------------------- one training step

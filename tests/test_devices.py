@@ -9,6 +9,7 @@ import torch
 
 from aae_dist.devices import share_cpu_cores
 from conftest import TINY, needs_mnist
+from golden.record import cpu_model as golden_cpu_model
 
 
 @pytest.fixture
@@ -44,4 +45,6 @@ def test_the_first_line_states_the_threads_per_process_and_config_json_records_t
     out = script("launch/train.py", *TINY, "--cpu", "--steps", "2", "--log-every", "1", "--output-dir", tmp_path).stdout
     assert f"device cpu ({torch.get_num_threads()} threads per process)" in out.splitlines()[0]
     # the same seed at another thread count takes another path (the products' sums are split by thread)
-    assert json.loads((tmp_path / "config.json").read_text())["cpu_threads"] == torch.get_num_threads()
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["cpu_threads"] == torch.get_num_threads()
+    assert config["cpu_model"] == golden_cpu_model() != "unknown"  # and another CPU model rounds differently

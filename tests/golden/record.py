@@ -15,7 +15,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 
-def cpu_model():
+def cpu_model():  # aae_dist.devices.cpu_model's Linux part: this script may run with version 0.1 first on the path
     with open("/proc/cpuinfo") as f:
         return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
 
