@@ -195,10 +195,11 @@ TABLE2 = [
           "../shared/data --no-download --output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data "
           "--json ...", headline={"100": " (`--preset semi-100`)"}),
     Group("`--preset semi-100 --vat 1` (virtual adversarial training beside the affine term, as in `--preset "
-          "semi-1000`; tried 2026-12-05, seed 0 first, seeds 1 and 2 still training; every 2,000 steps' errors: "
-          "`semi_supervised/cpu_semi100_screens_by_step.json`)",
+          "semi-1000`; tried 2026-12-05/06, not taken: mean validation error 1.82% against the preset's 1.63%; "
+          "every 2,000 steps' errors: `semi_supervised/cpu_semi100_screens_by_step.json`)",
           ["semi_supervised/cpu_semi100_vat1_16000_seed*_eval.json"],
-          "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside another run (about 57 min)",
+          "one thread a run, beside another run; seed 0: 2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05 (about 57 "
+          "min); seeds 1 and 2: 2-core Intel Xeon (AVX-512), torch 2.14.1, 2026-12-05/06 (64 min each)",
           screen_command("--preset semi-100 --vat 1")),
     Group("`--preset semi-1000` (since late 2026-12-05: `--vat 1`, virtual adversarial training, beside the affine "
           "term; every 2,000 steps' errors: `semi_supervised/cpu_semi1000_screens_by_step.json`)",
