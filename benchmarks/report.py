@@ -363,6 +363,14 @@ THROUGHPUT = [  # headline: the README's ratios, {what: the record's fields} (el
           "the same machine, the same hour, one process per variant",
           "python benchmarks/throughput.py --model MODEL --batch-sizes 100 --precision no --rounds 3 --steps 20 "
           "--warmup 5 --data-root ../shared/data --json benchmarks/results/throughput_cpu_variant_MODEL.json"),
+    Group("CPU, another machine: batch 100 and 1000", ["throughput_cpu_xeon.json"],
+          "a 2-core Intel Xeon with AVX-512 and AMX (a later session's machine), 2026-12-06, alone on it",
+          "python benchmarks/throughput.py --batch-sizes 100,1000 --precision no,bf16 --seed-baseline --rounds 3 "
+          "--steps 20 --warmup 10 --data-root ../shared/data --json benchmarks/results/throughput_cpu_xeon.json"),
+    Group("CPU, another machine: batch 100, each variant against its own floor",
+          ["throughput_cpu_xeon_variant_*.json"], "the same Xeon, the same hour, one process per variant",
+          "python benchmarks/throughput.py --model MODEL --batch-sizes 100 --precision no --rounds 3 --steps 20 "
+          "--warmup 5 --data-root ../shared/data --json benchmarks/results/throughput_cpu_xeon_variant_MODEL.json"),
     Group("H200, CUDA graph off and on", ["throughput_gpu.json"], "2026-11-26",
           "python benchmarks/throughput.py --batch-sizes 100,4096 --precision no,bf16 --cuda-graph off,on "
           "--seed-baseline --steps 50 --rounds 3 --data-root DATA_ROOT --json benchmarks/results/throughput_gpu.json",
