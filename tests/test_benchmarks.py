@@ -225,5 +225,6 @@ def test_by_step_adds_a_runs_errors_to_its_file_and_keeps_the_others(tmp_path):
     assert written["what"] == "screens" and written["runs"]["seed0"] == {"command": "old"}
     assert written["runs"]["seed1"] == {"command": "aae-train --seed 1", "val_error_by_step": {"100": 0.03, "200": 0.02},
                                         "test_error_by_step": {"100": 0.04, "200": 0.025}}
-    missing = run_script("benchmarks/by_step.py", out, "seed2", tmp_path / "nowhere", "--command", "x", check=False)
-    assert missing.returncode != 0 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    import by_step
+    with pytest.raises(SystemExit, match="nowhere/metrics.jsonl does not exist; give the run directory"):
+        by_step.main([str(out), "seed2", str(tmp_path / "nowhere"), "--command", "x"])
