@@ -410,6 +410,15 @@ SCALING = [
           "ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 benchmarks/throughput.py "
           f"{SCALING_FLAGS} benchmarks/results/scaling_2proc.json --scaling-baseline "
           "benchmarks/results/scaling_1proc.json"),
+    Group("another machine: 1 process x 1 thread", ["scaling_xeon_1proc.json"],
+          "a 2-core Intel Xeon (a later session's machine), 2026-12-06",
+          "ACCELERATE_USE_CPU=1 accelerate launch --num_processes 1 benchmarks/throughput.py "
+          f"{SCALING_FLAGS} benchmarks/results/scaling_xeon_1proc.json"),
+    Group("another machine: 2 processes x 1 thread (DDP, gloo)", ["scaling_xeon_2proc.json"],
+          "the same Xeon, the same hour",
+          "ACCELERATE_USE_CPU=1 accelerate launch --multi_gpu --num_processes 2 benchmarks/throughput.py "
+          f"{SCALING_FLAGS} benchmarks/results/scaling_xeon_2proc.json --scaling-baseline "
+          "benchmarks/results/scaling_xeon_1proc.json"),
 ]
 
 RECORD_COLUMNS = [  # a benchmark record's configuration: (header, its text)
