@@ -37,8 +37,8 @@ def make_accelerator(config):
 
 
 def cpu_model():
-    """The CPU's name. Its vector kernels round matrix products their own way (an Intel Xeon's AVX-512 unlike an AMD
-    EPYC's), so a CPU run repeats bitwise only on the same model, as well as at the same thread count."""
+    """The CPU's name. Each model's kernels round matrix products their own way (an Intel Xeon's unlike an AMD
+    EPYC's, both with AVX-512), so a CPU run repeats bitwise only on the same model and at the same thread count."""
     try:
         with open("/proc/cpuinfo") as f:
             return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")

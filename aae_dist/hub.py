@@ -88,7 +88,8 @@ def push_to_hub(aae, run_dir, config, repo_id, private=False, dry_run=None):
         api = HfApi(library_name="aae-dist")
         try:
             url = api.create_repo(repo_id, private=private, exist_ok=True)
-            api.upload_folder(repo_id=repo_id, folder_path=folder, commit_message=f"aae-push {os.path.basename(os.path.normpath(run_dir))}")
+            api.upload_folder(repo_id=repo_id, folder_path=folder,
+                              commit_message=f"aae-push {os.path.basename(os.path.normpath(run_dir))}")
         except Exception as error:  # no login, no write access, no network: huggingface_hub's words, one line
             raise AAEError(f"uploading to {repo_id} failed ({one_line(error, 200)}); check the connection and "
                            "that you are logged in with write access (hf auth login, or set HF_TOKEN)") from None
@@ -102,8 +103,9 @@ def write_folder(aae, run_dir, config, repo_id, folder):
     aae.save_pretrained(folder)  # model.safetensors and model_config.json
     write_json(os.path.join(folder, CONFIG_NAME), without_local_paths(config, repo_id))
     if evaluation is not None:  # it holds the run's settings too (train_config, and some under run)
-        write_json(os.path.join(folder, EVALUATION_NAME), {**evaluation, **{
-            key: without_local_paths(evaluation[key], repo_id) for key in ("run", "train_config") if key in evaluation}})
+        settings = {key: without_local_paths(evaluation[key], repo_id) for key in ("run", "train_config")
+                    if key in evaluation}
+        write_json(os.path.join(folder, EVALUATION_NAME), {**evaluation, **settings})
     grid = newest_sample_grid(run_dir)
     if grid:
         shutil.copyfile(grid, os.path.join(folder, SAMPLES_NAME))

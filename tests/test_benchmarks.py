@@ -223,7 +223,8 @@ def test_by_step_adds_a_runs_errors_to_its_file_and_keeps_the_others(tmp_path):
     run_script("benchmarks/by_step.py", out, "seed1", run, "--command", "aae-train --seed 1")
     written = json.loads(out.read_text())
     assert written["what"] == "screens" and written["runs"]["seed0"] == {"command": "old"}
-    assert written["runs"]["seed1"] == {"command": "aae-train --seed 1", "val_error_by_step": {"100": 0.03, "200": 0.02},
+    assert written["runs"]["seed1"] == {"command": "aae-train --seed 1",
+                                        "val_error_by_step": {"100": 0.03, "200": 0.02},
                                         "test_error_by_step": {"100": 0.04, "200": 0.025}}
     import by_step
     with pytest.raises(SystemExit, match="nowhere/metrics.jsonl does not exist; give the run directory"):

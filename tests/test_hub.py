@@ -82,7 +82,8 @@ def test_card_reports_the_evaluation_and_a_run_without_samples_gets_a_drawn_grid
     (bare / "evaluation.json").write_text(json.dumps(evaluation))
     hub.push_to_hub(AAE.from_pretrained(str(bare)), str(bare), read_run(str(bare))[0], "org/name", dry_run=str(tmp_path / "card"))
     assert sorted(os.listdir(tmp_path / "card")) == sorted([*PUSHED, "evaluation.json"])
-    pushed = json.loads((tmp_path / "card" / "evaluation.json").read_text())  # the figures, without this machine's paths
+    # the figures, without this machine's paths
+    pushed = json.loads((tmp_path / "card" / "evaluation.json").read_text())
     assert pushed["train_config"] == {"data_root": "./data", "output_dir": "org/name", "seed": 0}
     assert pushed["run"] == {"trained_steps": 10, "output_dir": "org/name"} and pushed["parzen_ll"] == 123.456
     text = (tmp_path / "card" / "README.md").read_text()

@@ -6,9 +6,9 @@
     aae-push runs/a/checkpoints/best org/name  # the checkpoint --keep-best chose (or any checkpoints/step_N)
 
 It uploads model.safetensors, model_config.json, the training config.json (data_root and output_dir, paths on
-this machine, become ./data and the repo id), evaluation.json where the run (or checkpoint) folder has one (aae-evaluate --checkpoint runs/a --json runs/a/evaluation.json), a sample grid
-samples.png and a model card README.md. Then `AAE.from_pretrained("org/name")` and `aae-generate --checkpoint
-org/name` load it.
+this machine, become ./data and the repo id), evaluation.json where the run (or checkpoint) folder has one
+(aae-evaluate --checkpoint runs/a --json runs/a/evaluation.json), a sample grid samples.png and a model card
+README.md. Then `AAE.from_pretrained("org/name")` and `aae-generate --checkpoint org/name` load it.
 """
 
 import os
