@@ -15,14 +15,13 @@ from .files import read_json  # noqa: E402
 from .metrics import encode_images, in_batches, predict  # noqa: E402
 from .models import AAE  # noqa: E402
 from .sampling import manifold_codes, save_grid, style_grid_codes  # noqa: E402
-from .tracking import METRICS_NAME, parse  # noqa: E402
+from .tracking import METRICS_NAME, read_records  # noqa: E402
 
 
 def plot_losses(run_dir, path):
     """The first phase's loss (reconstruction) on the left, every other metric of the phases in the middle, and the
     test error of --eval-every on the right where the run has one."""
-    with open(os.path.join(run_dir, METRICS_NAME)) as f:
-        every = [record for record in map(parse, f) if record]
+    every = read_records(run_dir)
     records = [r for r in every if "samples_per_s" in r]  # training records; --eval-every writes others
     tests = [r for r in every if "test_error" in r]
     steps = [r["step"] for r in records]

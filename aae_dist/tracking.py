@@ -24,6 +24,12 @@ def parse(line):
         return None
 
 
+def read_records(run_dir):
+    """Every record of the run's metrics.jsonl, in order (a line torn by a kill in mid-write is skipped)."""
+    with open(os.path.join(run_dir, METRICS_NAME)) as f:
+        return [record for record in map(parse, f) if record]
+
+
 class Tracker:
     def __init__(self, accelerator, output_dir, config, wandb=False, project=None, entity=None, run_name=None,
                  resume_step=None):

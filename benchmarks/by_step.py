@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aae_dist.files import atomic_path  # noqa: E402
-from aae_dist.tracking import METRICS_NAME, parse  # noqa: E402
+from aae_dist.tracking import METRICS_NAME, read_records  # noqa: E402
 
 
 def errors_by_step(run_dir):
@@ -24,11 +24,10 @@ def errors_by_step(run_dir):
     if not os.path.isfile(path):
         sys.exit(f"by_step.py: error: {path} does not exist; give the run directory that aae-train wrote")
     found = {"val_error_by_step": {}, "test_error_by_step": {}}
-    with open(path) as f:
-        for record in filter(None, map(parse, f)):
-            for name in ("val_error", "test_error"):
-                if name in record:
-                    found[f"{name}_by_step"][str(record["step"])] = record[name]
+    for record in read_records(run_dir):
+        for name in ("val_error", "test_error"):
+            if name in record:
+                found[f"{name}_by_step"][str(record["step"])] = record[name]
     if not found["test_error_by_step"]:
         sys.exit(f"by_step.py: error: {path} has no test_error record; train with --eval-every N")
     return found

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aae_dist.checkpoints import best_path, is_checkpoint, list_checkpoints, read_state
-from aae_dist.tracking import parse
+from aae_dist.tracking import METRICS_NAME, read_records
 
 SEMI = "--model semi-supervised --eval-every 5000 --keep-checkpoints 2"
 CLUSTERING = "--model clustering --eval-every 5000 --keep-checkpoints 2"
@@ -107,9 +107,9 @@ def train(name, flags, args, resume_steps=None):
 
 
 def records(name, args):
-    """The run's metrics.jsonl records so far (parse skips a line torn by the writer)."""
-    path = Path(args.runs) / name / "metrics.jsonl"
-    return [r for r in map(parse, path.read_text().splitlines()) if r] if path.exists() else []
+    """The run's metrics.jsonl records so far (a line torn by the writer skipped)."""
+    run = Path(args.runs) / name
+    return read_records(run) if (run / METRICS_NAME).exists() else []
 
 
 def steps_done(name, args):
