@@ -100,6 +100,10 @@ class TrainConfig:
              "10000); 0: train on every image"))
     # schedule
     steps: int = field(default=5000, metadata=dict(help="training steps (each runs every phase of the model once)"))
+    stop_at: int = field(default=0, metadata=dict(
+        help="end this command after step N of the --steps schedule, saving the run as at its end (weights, "
+             "checkpoint, pictures); --resume goes on to --steps. E.g. the step a validation split chose in a longer "
+             "schedule, or a long run in pieces under a job's time limit; 0: run to --steps", metavar="N"))
     batch_size: int = field(default=100, metadata=dict(help="batch per process; the global batch is this x processes"))
     # model
     arch: str = field(default="mlp", metadata=dict(
@@ -246,10 +250,13 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ConfigError(f"{flag(name)} must be a positive integer, got {value!r}")
-        for name in ("keep_checkpoints", "workers", "eval_every", "validation_images"):
+        for name in ("stop_at", "keep_checkpoints", "workers", "eval_every", "validation_images"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 0:
                 raise ConfigError(f"{flag(name)} must be a non-negative integer, got {value!r}")
+        if self.stop_at > self.steps:
+            raise ConfigError(f"--stop-at {self.stop_at} is past the end of the schedule (--steps {self.steps}); "
+                              f"pass --stop-at {self.steps} or less")
         if self.image_size is not None and not (isinstance(self.image_size, int) and self.image_size > 0):
             raise ConfigError(f"--image-size must be a positive integer, got {self.image_size!r}")
         for name in ("code_noise", "input_noise", "init_std", "marginal_entropy", "vat",
@@ -424,8 +431,9 @@ def load_train_config(flags):
         path = os.path.join(flags["output_dir"], CONFIG_NAME)
         if os.path.isfile(path):
             saved = read_json(path, "repair it, or start a new --output-dir")
-            # what the run was trained with; not what its first command did with the directory (--overwrite)
-            kept = saved_settings(saved, {"overwrite"})
+            # what the run was trained with; not what its last command did with the directory (--overwrite) or
+            # where that command ended (--stop-at)
+            kept = saved_settings(saved, {"overwrite", "stop_at"})
             if "batch_size" not in flags and "global_batch_size" in saved:  # resumed by another number of processes
                 kept["batch_size"] = per_process_batch(saved["global_batch_size"])
             flags = {**kept, **flags}

@@ -294,13 +294,15 @@ class Trainer:
         """Train to --steps (from where a resumed run stands) and save the run; returns the model model.safetensors
         holds (the moving average with --ema-decay) in eval mode, as AAE.from_pretrained(output_dir) gives it."""
         config, accelerator = self.config, self.accelerator
+        end = config.stop_at or config.steps  # the schedule still spans --steps
         if accelerator.is_main_process:
             write_json(os.path.join(self.output_dir, CONFIG_NAME), self.run_config())
             if self.labelled is not None:
                 write_json(os.path.join(self.output_dir, LABELLED_SUBSET_NAME),
                            {"num_labels": len(self.labelled), "seed": config.seed, "indices": self.labelled.tolist()})
         accelerator.print(
-            f"aae_dist: {config.model} AAE on {config.dataset}, {config.steps} steps, batch {config.batch_size} per "
+            f"aae_dist: {config.model} AAE on {config.dataset}, {config.steps} steps"
+            f"{f' (this command stops at {end})' if end < config.steps else ''}, batch {config.batch_size} per "
             f"process x {accelerator.num_processes} process(es) = global batch {self.batches.global_batch_size}, "
             f"device {accelerator.device}"
             f"{f' ({torch.get_num_threads()} threads per process)' if accelerator.device.type == 'cpu' else ''}, "
@@ -309,11 +311,11 @@ class Trainer:
             + (f", resumed at step {self.step}" if self.step else ""))
         if config.keep_best:
             self._check_keep_best()
-        progress = tqdm(total=config.steps, initial=self.step, desc="train", unit="step",
+        progress = tqdm(total=end, initial=self.step, desc="train", unit="step",
                         disable=not accelerator.is_main_process, dynamic_ncols=True)
         sums, count, since = 0, 0, (self.step, time.time())
         with StopRequests() as stop:
-            while self.step < config.steps:
+            while self.step < end:
                 if config.lr_schedule != "constant":
                     self.set_learning_rates(self.step)
                 metrics = self.train_step(self.batch(self.step))
@@ -322,7 +324,7 @@ class Trainer:
                 self.step += 1
                 self._note_nonfinite(metrics)
                 progress.update(1)
-                done = self.step == config.steps
+                done = self.step == end
                 if self.step % config.log_every == 0 or done:
                     record, since = self._log(list(metrics), sums / count, since)
                     progress.set_postfix({phase.loss: f"{record[phase.loss]:.4f}" for phase in self.phases},
@@ -350,7 +352,10 @@ class Trainer:
                       f"{checkpoints.read_state(best)['step']}: the weights in {best}")
         accelerator.wait_for_everyone()
         self.tracker.finish()
-        accelerator.print(f"aae_dist: done; weights in {os.path.join(self.output_dir, WEIGHTS_NAME)}")
+        weights = os.path.join(self.output_dir, WEIGHTS_NAME)
+        accelerator.print(f"aae_dist: done; weights in {weights}" if end == config.steps else
+                          f"aae_dist: stopped at --stop-at {end} of {config.steps} steps; weights of step {end} in "
+                          f"{weights}; continue with --output-dir {self.output_dir} --resume")
         return self.inference_model.eval()
 
     def _log(self, names, means, since):
@@ -506,3 +511,6 @@ class Trainer:
         if self.step > self.config.steps:  # its schedule's horizon would be behind it, its files rewritten as done
             raise ConfigError(f"--steps {self.config.steps} is fewer than the {self.step} steps {path} has trained; "
                               f"pass --steps {self.step} or more")
+        if self.step >= self.config.stop_at > 0:
+            raise ConfigError(f"--stop-at {self.config.stop_at} is not after the {self.step} steps {path} has trained; "
+                              f"pass a later --stop-at, or none to train to --steps {self.config.steps}")

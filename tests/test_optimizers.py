@@ -51,6 +51,27 @@ def test_resume_is_exact_with_a_schedule(tmp_path, script, model):
 
 
 @needs_mnist
+def test_stop_at_ends_a_command_inside_the_schedule_and_resume_finishes_it(tmp_path, script, cli):
+    flags = [*TINY, "--lr-schedule", "cosine", "--log-every", "1", "--checkpoint-every", "100", "--sample-every", "100"]
+    script("launch/train.py", *flags, "--steps", "10", "--output-dir", tmp_path / "whole")
+    part = tmp_path / "part"
+    stopped = script("launch/train.py", *flags, "--steps", "10", "--stop-at", "6", "--output-dir", part)
+    assert "stopped at --stop-at 6 of 10 steps" in stopped.stdout
+    assert (part / "checkpoints" / "step_000006").is_dir()  # a checkpoint at the stop, whatever --checkpoint-every
+    records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    rates = [r["lr_optim_P"] for r in records if "lr_optim_P" in r]
+    part_records = [json.loads(line) for line in (part / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr_optim_P"] for r in part_records if "lr_optim_P" in r] == rates[:6]  # the 10-step cosine's
+    status, _, err = cli("train.py", "--output-dir", part, "--resume", "--stop-at", "4")
+    assert status == 2 and "--stop-at 4 is not after the 6 steps" in err, err
+    script("launch/train.py", "--output-dir", part, "--resume")  # --stop-at is not carried over
+    whole, resumed = (load_file(tmp_path / run / "model.safetensors") for run in ("whole", "part"))
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    status, _, err = cli("train.py", *flags, "--steps", "10", "--stop-at", "11", "--output-dir", tmp_path / "x")
+    assert status == 2 and "--stop-at 11 is past the end of the schedule (--steps 10)" in err, err
+
+
+@needs_mnist
 def test_the_moving_average_follows_the_trained_weights(tmp_path):
     trainer = Trainer(tiny_config(output_dir=str(tmp_path), ema_decay=0.9))
     start = [p.clone() for p in trainer.model.parameters()]
