@@ -58,6 +58,10 @@ def test_stop_at_ends_a_command_inside_the_schedule_and_resume_finishes_it(tmp_p
     stopped = script("launch/train.py", *flags, "--steps", "10", "--stop-at", "6", "--output-dir", part)
     assert "stopped at --stop-at 6 of 10 steps" in stopped.stdout
     assert (part / "checkpoints" / "step_000006").is_dir()  # a checkpoint at the stop, whatever --checkpoint-every
+    script("launch/evaluate.py", "--checkpoint", part, "--num-samples", "60", "--tstr-samples", "60",
+           "--json", tmp_path / "eval.json")
+    evaluation = json.loads((tmp_path / "eval.json").read_text())
+    assert evaluation["run"]["trained_steps"] == 6 and evaluation["train_config"]["stop_at"] == 6
     records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
     rates = [r["lr_optim_P"] for r in records if "lr_optim_P" in r]
     part_records = [json.loads(line) for line in (part / "metrics.jsonl").read_text().splitlines()]

@@ -101,11 +101,11 @@ def evaluate_run(argv=None):
     results = evaluate(aae, config["dataset"], data_root, num_samples=args.num_samples, seed=args.seed,
                        tstr_samples=args.tstr_samples, image_size=config.get("image_size"), held_out=held_out,
                        validation_images=held_out if args.validation_images is None else args.validation_images)
-    # a run directory's weights are those of its last step, a checkpoint's those of its own (checkpoints/best: of the
-    # evaluation it was kept for, chosen_by)
+    # a run directory's weights are those of its last step (--stop-at's, where its last command stopped early), a
+    # checkpoint's those of its own (checkpoints/best: of the evaluation it was kept for, chosen_by)
     state = checkpoints.read_state(args.checkpoint) if checkpoints.is_checkpoint(args.checkpoint) else {}
     averaged = config.get("ema_decay") and not args.trained_weights
-    results["run"] = {"trained_steps": state.get("step") or config["steps"],
+    results["run"] = {"trained_steps": state.get("step") or config.get("stop_at") or config["steps"],
                       **{key: config.get(key) for key in RUN_FIELDS},
                       "weights": "moving average" if averaged else "trained",
                       **({"chosen_by": state["chosen_by"]} if "chosen_by" in state else {})}
