@@ -290,7 +290,7 @@ class TrainConfig:
                                   f"(val_error, val_recon_bce), never of the test set")
             if not (self.eval_every and self.validation_images):
                 raise ConfigError(f"--keep-best {self.keep_best} needs --eval-every N and --validation-images N "
-                                  f"(MNIST: 5000), the evaluations it chooses among")
+                                  f"(MNIST: 5000), the evaluations it chooses among; --keep-best '' keeps none")
         if self.resume and self.output_dir is None:
             raise ConfigError("--resume needs --output-dir naming the run to continue")
         if self.resume and self.overwrite:

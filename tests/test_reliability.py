@@ -313,7 +313,9 @@ def test_planted_pickles_are_refused_never_run(tmp_path, script, cli):
     ("train", ["--code-noise", "-0.5"], "--code-noise must be >= 0"),
     ("train", ["--keep-best", "test_error", "--eval-every", "10", "--validation-images", "5000"],
      "never of the test set"),
-    ("train", ["--keep-best", "val_error", "--eval-every", "10"], "needs --eval-every N and --validation-images N"),
+    ("train", ["--keep-best", "val_error", "--eval-every", "10"],
+     "needs --eval-every N and --validation-images N (MNIST: 5000), the evaluations it chooses among; --keep-best '' "
+     "keeps none"),
     ("train", ["--model", "semi-supervised", "--num-labels", "7"], "--num-labels 7 leaves classes without a label"),
     ("train", ["--config", "/nonexistent/config.json"], "/nonexistent/config.json is missing; --config names a run's config.json"),
     ("train", ["--config", str(REPO / "benchmarks" / "results" / "throughput_cpu.json")], "holds no training settings"),
