@@ -268,6 +268,15 @@ TABLE2 = [
           ["semi_supervised/cpu_semiall_ema32k_32000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, three runs side by side",
           screen_command("--preset semi-all")),
+    Group("the final fit: `--preset semi-all` on all 60,000 labelled images (`--validation-images 0 --keep-best ''`) "
+          "to step 24,000 of its 32,000-step cosine, where the mean validation error of the row two above is lowest "
+          "(2026-12-06, two seeds; every 2,000 steps' test errors: `semi_supervised/cpu_semiall60k_by_step.json`)",
+          ["semi_supervised/cpu_semiall60k_24000_seed*_eval.json"],
+          "2-core Intel Xeon (AVX-512), torch 2.14.1, 2026-12-06, one thread a run, two runs side by side (about 1 h "
+          "45 min a run); stopped by SIGTERM near step 985 and resumed with `--resume --stop-at 24000`",
+          "aae-train --preset semi-all --validation-images 0 --keep-best '' --stop-at 24000 --eval-every 2000 "
+          "--checkpoint-every 2000 --seed S --data-root ../shared/data --no-download --output-dir RUN; aae-evaluate "
+          "--checkpoint RUN --data-root ../shared/data --json ..."),
     Group("`--preset semi-all --vat 1` (virtual adversarial training beside the affine term; tried 2026-12-05, one "
           "seed: a lower validation error than the preset's on the same seed, a higher test error; every 2,000 "
           "steps' errors: `semi_supervised/cpu_semiall_screens_by_step.json`)",
