@@ -291,8 +291,9 @@ class Trainer:
 
     # ---------------------------------------------------------------- the loop
     def fit(self):
-        """Train to --steps (from where a resumed run stands) and save the run; returns the model model.safetensors
-        holds (the moving average with --ema-decay) in eval mode, as AAE.from_pretrained(output_dir) gives it."""
+        """Train to --steps, or --stop-at (from where a resumed run stands), and save the run; returns the model
+        model.safetensors holds (the moving average with --ema-decay) in eval mode, as AAE.from_pretrained(output_dir)
+        gives it."""
         config, accelerator = self.config, self.accelerator
         end = config.stop_at or config.steps  # the schedule still spans --steps
         if accelerator.is_main_process:
