@@ -10,6 +10,7 @@ from safetensors.torch import load_file
 from aae_dist import Trainer
 from aae_dist.checkpoints import load_model
 from aae_dist.schedules import lr_factor
+from aae_dist.tracking import read_records
 
 from conftest import TINY, needs_mnist, tiny_config
 
@@ -62,10 +63,8 @@ def test_stop_at_ends_a_command_inside_the_schedule_and_resume_finishes_it(tmp_p
            "--json", tmp_path / "eval.json")
     evaluation = json.loads((tmp_path / "eval.json").read_text())
     assert evaluation["run"]["trained_steps"] == 6 and evaluation["train_config"]["stop_at"] == 6
-    records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
-    rates = [r["lr_optim_P"] for r in records if "lr_optim_P" in r]
-    part_records = [json.loads(line) for line in (part / "metrics.jsonl").read_text().splitlines()]
-    assert [r["lr_optim_P"] for r in part_records if "lr_optim_P" in r] == rates[:6]  # the 10-step cosine's
+    rates = [r["lr_optim_P"] for r in read_records(tmp_path / "whole") if "lr_optim_P" in r]
+    assert [r["lr_optim_P"] for r in read_records(part) if "lr_optim_P" in r] == rates[:6]  # the 10-step cosine's
     status, _, err = cli("train.py", "--output-dir", part, "--resume", "--stop-at", "4")
     assert status == 2 and "--stop-at 4 is not after the 6 steps" in err, err
     script("launch/train.py", "--output-dir", part, "--resume")  # --stop-at is not carried over
