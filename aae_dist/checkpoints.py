@@ -57,6 +57,12 @@ def list_checkpoints(output_dir, complete=True):
     return [p for p in paths if os.path.isfile(os.path.join(p, STATE_NAME))] if complete else paths
 
 
+def newest_step(output_dir):
+    """The step of the run's newest complete checkpoint; 0 without one."""
+    complete = list_checkpoints(output_dir)
+    return read_state(complete[-1])["step"] if complete else 0
+
+
 def read_state(path):
     with open(os.path.join(path, STATE_NAME)) as f:
         return json.load(f)

@@ -35,8 +35,8 @@ HEADLINES = {"parzen_ll": "Parzen-window log-likelihood (nats)", "test_error": "
              "frechet_distance": "Frechet distance (classifier features)", "precision": "precision",
              "recall": "recall", "recon_nats_per_image": "reconstruction (nats per image)"}
 # The training settings of the card's recipe (config.json keys), besides each variant's learning rates and flags.
-RECIPE = ("preset", "steps", "batch_size", "global_batch_size", "arch", "z_dim", "hidden", "disc_hidden", "prior",
-          "optimizer", "lr_schedule", "ema_decay", "world_size", "resolved_mixed_precision", "seed")
+RECIPE = ("preset", "steps", "stop_at", "batch_size", "global_batch_size", "arch", "z_dim", "hidden", "disc_hidden",
+          "prior", "optimizer", "lr_schedule", "ema_decay", "world_size", "resolved_mixed_precision", "seed")
 
 
 def resolve(path_or_repo_id):

@@ -5,7 +5,8 @@
 # e.g. bash benchmarks/gpu_session.sh data out 420 keil,keil_seed1,keil_ema4,clu16_long,clu30,semi100_aff,semiall_aff
 # The rows still short of the paper (issue 27), three seeds each (paper_runs.RECIPES names NAME, NAME_seed1, NAME_seed2):
 #   keil,keil_seed1,keil_seed2,semiall_aff,semiall_aff_seed1,semiall_aff_seed2 (as many steps as the budget gives),
-#   semiall_ema32k,semiall_ema32k_seed1,semiall_ema32k_seed2 (all labels over 32,000 steps with --keep-best),
+#   semiall_final,semiall_final_seed1,semiall_final_seed2 (all labels: --preset semi-all, the final fit on all 60,000
+#   labelled images), semiall_ema32k,... (its validation runs: 32,000 steps with --keep-best),
 #   semi1000_vat32k,semi1000_vat32k_seed1,semi1000_vat32k_seed2 (1000 labels, --preset semi-1000 with --keep-best:
 #   results/NAME_best.json; semi1000_afflab16k and semiall_afflab16k were run on the CPU: no gain), semiall_vat32k
 #   (all labels with --vat 1; its CPU screen of one seed: docs/recipes.md)

@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from aae_dist.checkpoints import best_path, is_checkpoint, list_checkpoints, read_state
+from aae_dist.checkpoints import best_path, is_checkpoint, list_checkpoints, newest_step
 from aae_dist.tracking import METRICS_NAME, read_records
 
 SEMI = "--model semi-supervised --eval-every 5000 --keep-checkpoints 2"
@@ -52,15 +52,19 @@ ROWS = {
     # the labelled images augmented too (--affine-labelled), with 1000 and with all labels
     "semi1000_afflab16k": (f"{SEMI} --num-labels 1000 {AFFINE_16K} --affine-labelled", 16000),
     "semiall_aff16k": (f"{SEMI} --num-labels all {AFFINE_16K} --ema-decay 0.999", 16000),  # --preset semi-all until 2026-12-05
-    "semiall_afflab16k": (f"{SEMI} --preset semi-all --affine-labelled", 16000),
+    "semiall_afflab16k": (f"{SEMI} --num-labels all {AFFINE_16K} --ema-decay 0.999 --affine-labelled", 16000),
     # --preset semi-1000 for most of 2026-12-05 (its --eval-every 2000 over SEMI's): the moving average over 32,000
     # steps; also evaluated is checkpoints/best (--keep-best val_error), the weights of the lowest validation error
     "semi1000_ema32k": (f"{SEMI} --preset semi-1000 --vat 0 --eval-every 2000", 32000),
-    # all labels: --preset semi-all since 2026-12-05 (twice the steps, the checkpoint of the lowest validation error)
-    "semiall_ema32k": (f"{SEMI} --preset semi-all --eval-every 2000", 32000),
+    # all labels: --preset semi-all on 2026-12-05 (twice the steps, the checkpoint of the lowest validation error)
+    "semiall_ema32k": (f"{SEMI} --preset semi-all --validation-images 5000 --keep-best val_error --stop-at 0 "
+                       "--eval-every 2000", 32000),
+    # --preset semi-all since 2026-12-06: the final fit on all 60,000 labelled images, to step 24,000 of 32,000
+    "semiall_final": (f"{SEMI} --preset semi-all --eval-every 2000", 32000),
     # with --vat 1 as well: --preset semi-1000 since late 2026-12-05; with all labels a screen of one seed on the CPU
     "semi1000_vat32k": (f"{SEMI} --preset semi-1000 --eval-every 2000", 32000),
-    "semiall_vat32k": (f"{SEMI} --preset semi-all --vat 1 --eval-every 2000", 32000),
+    "semiall_vat32k": (f"{SEMI} --preset semi-all --validation-images 5000 --keep-best val_error --stop-at 0 --vat 1 "
+                       "--eval-every 2000", 32000),
     # the clustering recipe (--affine-consistency 5 --marginal-entropy 3, cosine): 6.6% at 8,000 steps on the CPU
     "clu16": (f"{CLUSTERING} --clusters 16", 8000),
     "clu30": (f"{CLUSTERING} --clusters 30", 8000),
@@ -110,12 +114,6 @@ def records(name, args):
     """The run's metrics.jsonl records so far (a line torn by the writer skipped)."""
     run = Path(args.runs) / name
     return read_records(run) if (run / METRICS_NAME).exists() else []
-
-
-def steps_done(name, args):
-    """The step of the run's newest complete checkpoint (after a SIGTERM: where it stopped)."""
-    done = list_checkpoints(Path(args.runs, name))
-    return read_state(done[-1])["step"] if done else 0
 
 
 def status(names, args, note=""):
@@ -184,7 +182,7 @@ def main():
         processes[name].wait()
     calibrated = time.time()
     for name in running:  # the rate counts the start-up too: a little slow, so the runs end inside the budget
-        done = steps_done(name, args)
+        done = newest_step(Path(args.runs, name))  # after the SIGTERM: where it stopped
         left = start + args.budget_s - time.time() - 30  # 30 s for the restart and the final checkpoint
         steps = done + max(1, int(done / (calibrated - start) * left))
         processes[name] = train(name, None, args, min(steps, RECIPES[name][1] or steps))

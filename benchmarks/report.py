@@ -137,7 +137,8 @@ class Group:
 
 def where(results, groups):
     """The list of where and how each group's runs were made."""
-    return ["Where and how:", "\n".join(f"- {group.name}: {group.where(results)}" for group in groups)]
+    return ["Where and how:", "\n".join(f"- {group.name}: {group.where(results)}" for group in groups
+                                       if group.files_in(results))]  # an optional group's JSON may be missing
 
 
 # ---- the sections' specs -------------------------------------------------------------------------------------
@@ -158,7 +159,12 @@ TABLE1 = [
           "`--lr-schedule constant --steps 120000`: the same steps as the command's)",
           "python launch/train.py --preset paper --checkpoint-every 8000 --data-root ../shared/data --no-download "
           "--output-dir runs/paper; python launch/evaluate.py --checkpoint runs/paper/checkpoints/step_N "
-          "--data-root ../shared/data --json runs/paper/eval.json"),
+          "--data-root ../shared/data --json runs/paper/eval.json", headline={"seed 0": ""}),
+    Group("`--preset paper --seed 1`", ["table1_cpu_seed1/paper_seed1_step_*.json"],
+          "2-core Intel Xeon (AVX-512), torch 2.14.1, 2026-12-06, one thread, beside another run",
+          "aae-train --preset paper --seed 1 --checkpoint-every 8000 --stop-at 56000 --data-root ../shared/data "
+          "--no-download --output-dir RUN; aae-evaluate --checkpoint RUN/checkpoints/step_N --data-root "
+          "../shared/data --json ...", headline={"seed 1": ""}, optional=True),
     Group("the same run's trained weights", ["table1_cpu_long/constant_trained_step_*.json"],
           "the same run", "python launch/evaluate.py --checkpoint runs/paper/checkpoints/step_N --trained-weights "
           "--data-root ../shared/data --json ..."),
@@ -186,6 +192,8 @@ def screen_command(flags, checkpoint="RUN"):
             "--validation-images 5000 --json ...")
 
 
+# --preset semi-all as it was on 2026-12-05, with its validation split (since 2026-12-06 it trains on every image)
+SEMI_ALL_VALIDATION = "--preset semi-all --validation-images 5000 --keep-best val_error --stop-at 0"
 TABLE2 = [
     Group("the recipe at batch 100 with `--affine-consistency 1 --marginal-entropy 3`, 16,000 steps, 5,000 "
           "validation images (`--preset semi-100` since 2026-12-04)",
@@ -257,33 +265,35 @@ TABLE2 = [
           ["semi_supervised/cpu_aff_me3_semi1000_16000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-04, one thread a run, three runs side by side (about 105 min a "
           "run)", screen_command(affine_recipe(flags=" --marginal-entropy 3"))),
-    Group("`--preset semi-all` (since 2026-12-05: the cosine over 32,000 steps, the checkpoint of the lowest "
-          "validation error; every 2,000 steps' errors: `semi_supervised/cpu_semiall_ema32k_by_step.json`)",
+    Group("`--preset semi-all` (since 2026-12-06, the final fit: all 60,000 labelled images to step 24,000 of the "
+          "32,000-step cosine, where the mean validation error of the three runs below is lowest; every 2,000 steps' "
+          "test errors: `semi_supervised/cpu_semiall60k_by_step.json`)",
+          ["semi_supervised/cpu_semiall60k_24000_seed*_eval.json"],
+          "2-core Intel Xeon (AVX-512), torch 2.14.1, 2026-12-06, one thread a run, two runs side by side (about 1 h "
+          "45 min a run); each stopped by SIGTERM and resumed, the same computation (seeds 0 and 1 near step 985, "
+          "seed 2 at steps 876, 1,034, 5,251 and 5,484)",
+          "aae-train --preset semi-all --checkpoint-every 2000 --seed S --data-root ../shared/data --no-download "
+          "--output-dir RUN; aae-evaluate --checkpoint RUN --data-root ../shared/data --json ... (the same as "
+          "`--preset semi-all --validation-images 0 --keep-best '' --stop-at 24000 --eval-every 2000` of before)",
+          headline={"all": " (`--preset semi-all`)"}),
+    Group(f"the validation runs: `{SEMI_ALL_VALIDATION}` "
+          "(`--preset semi-all` on 2026-12-05: the cosine over 32,000 steps, the checkpoint of the lowest validation "
+          "error; every 2,000 steps' errors: `semi_supervised/cpu_semiall_ema32k_by_step.json`)",
           ["semi_supervised/cpu_semiall_ema32k_best_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, three runs side by side (about 2 h 20 min "
           "a run); seeds 0 and 1 stopped at a session's end near step 4,470 and resumed from step 4,000",
-          screen_command("--preset semi-all", checkpoint="RUN/checkpoints/best"),
-          headline={"all": " (`--preset semi-all`)"}),
+          screen_command(SEMI_ALL_VALIDATION, checkpoint="RUN/checkpoints/best")),
     Group("the same runs at their last step",
           ["semi_supervised/cpu_semiall_ema32k_32000_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread a run, three runs side by side",
-          screen_command("--preset semi-all")),
-    Group("the final fit: `--preset semi-all` on all 60,000 labelled images (`--validation-images 0 --keep-best ''`) "
-          "to step 24,000 of its 32,000-step cosine, where the mean validation error of the row two above is lowest "
-          "(2026-12-06, two seeds; every 2,000 steps' test errors: `semi_supervised/cpu_semiall60k_by_step.json`)",
-          ["semi_supervised/cpu_semiall60k_24000_seed*_eval.json"],
-          "2-core Intel Xeon (AVX-512), torch 2.14.1, 2026-12-06, one thread a run, two runs side by side (about 1 h "
-          "45 min a run); stopped by SIGTERM near step 985 and resumed with `--resume --stop-at 24000`",
-          "aae-train --preset semi-all --validation-images 0 --keep-best '' --stop-at 24000 --eval-every 2000 "
-          "--checkpoint-every 2000 --seed S --data-root ../shared/data --no-download --output-dir RUN; aae-evaluate "
-          "--checkpoint RUN --data-root ../shared/data --json ..."),
-    Group("`--preset semi-all --vat 1` (virtual adversarial training beside the affine term; tried 2026-12-05, one "
-          "seed: a lower validation error than the preset's on the same seed, a higher test error; every 2,000 "
-          "steps' errors: `semi_supervised/cpu_semiall_screens_by_step.json`)",
+          screen_command(SEMI_ALL_VALIDATION)),
+    Group(f"`{SEMI_ALL_VALIDATION} --vat 1` (virtual adversarial training beside the affine term; tried "
+          "2026-12-05, one seed: a lower validation error than the preset's on the same seed, a higher test error; "
+          "every 2,000 steps' errors: `semi_supervised/cpu_semiall_screens_by_step.json`)",
           ["semi_supervised/cpu_semiall_vat1_best_seed*_eval.json"],
           "2-core AMD EPYC CPU, torch 2.14.1, 2026-12-05, one thread, beside another run (about 2 h); stopped at step "
           "19,692 by SIGTERM and resumed with --resume",
-          screen_command("--preset semi-all --vat 1", checkpoint="RUN/checkpoints/best")),
+          screen_command(f"{SEMI_ALL_VALIDATION} --vat 1", checkpoint="RUN/checkpoints/best")),
     Group("the recipe at batch 100 with `--affine-consistency 1 --ema-decay 0.999`, 16,000 steps, 5,000 validation "
           "images, all labels (`--preset semi-all` in the first half of 2026-12-05)",
           ["semi_supervised/cpu_semiall_b100_aff_16000_seed*_eval.json"],
@@ -617,8 +627,12 @@ def build(results, performance_link):
                                      "{:.1f} ± {:.1f}".format),
                                     ("validation LL (nats)", ("parzen_validation_ll",),
                                      lambda by_sigma: f"{max(by_sigma.values()):.1f}")])
-    # the headline checkpoint is the one the validation images choose, never the test set
-    best = max((row for row in t1.rows if row[0] == TABLE1[0].name), key=lambda row: float(row[3].text))
+    # each seed's headline checkpoint is the one its validation images choose, never the test set
+    chosen = [max(rows, key=lambda row: float(row[3].text)) for group in TABLE1 if group.headline
+              if (rows := [row for row in t1.rows if row[0] == group.name])]
+    t1_figure = chosen[0][2] if len(chosen) == 1 else [
+        Num(f"{statistics.mean(results.get(row[2].source, 'parzen_ll') for row in chosen):.1f}", None),
+        " (mean of "] + joined([[row[2]] for row in chosen]) + [")"]
     t2, t2_headlines = per_seed(results, TABLE2, "run.num_labels", "labels", PAPER_T2,
                                 "Table 2: semi-supervised error (%)")
     t3, t3_headlines = per_seed(results, TABLE3, "run.clusters", "clusters", PAPER_T3, "Table 3: clustering error (%)")
@@ -651,7 +665,7 @@ def build(results, performance_link):
                 "recipes tried: the other `table1_*` folders and `paper_preset/`.",
                 [t1] + where(results, TABLE1),
                 [(f"Table 1: Parzen log-likelihood (nats), `--preset paper`, the checkpoint of the best validation "
-                  f"LL ({best[1]} steps)", best[2], PAPER_T1)]),
+                  f"LL ({' and '.join(row[1] for row in chosen)} steps)", t1_figure, PAPER_T1)]),
         Section("Table 2: semi-supervised classification", "Test error (%) on the 10,000 MNIST test images "
                 "(`test_error`), by seed; mean and sd (n-1) where several seeds ran.",
                 [t2] + where(results, TABLE2), t2_headlines),

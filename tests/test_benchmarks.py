@@ -182,7 +182,7 @@ def test_paper_runs_resumes_only_the_runs_still_training_and_never_past_their_le
     monkeypatch.setattr(paper_runs, "collect", lambda names, args, pool, started, final=False:
                         final and evaluated.extend(names))
     monkeypatch.setattr(paper_runs, "train", train)
-    monkeypatch.setattr(paper_runs, "steps_done", lambda name, args: 10000)  # the step each stopped at
+    monkeypatch.setattr(paper_runs, "newest_step", lambda run: 10000)  # the step each stopped at
     monkeypatch.setattr(paper_runs.time, "sleep", lambda seconds: None)
     monkeypatch.setattr(sys, "argv", ["paper_runs.py", "--data-root", "d", "--runs", str(tmp_path), "--budget-s",
                                       "100000", "--calibrate-s", "1"])

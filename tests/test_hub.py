@@ -60,7 +60,8 @@ def test_dry_run_writes_exactly_the_repo_and_a_card_whose_snippet_works(run, tmp
     assert (out / "samples.png").read_bytes() == (run / "samples" / "step_000010.png").read_bytes()
     card = ModelCard.load(out / "README.md")
     assert card.data.library_name == "aae-dist" and {"aae", "vanilla", "mnist", "pytorch"} <= set(card.data.tags)
-    assert "1 x 28 x 28" in card.text and "| steps | 10 |" in card.text and "| hidden | 64 |" in card.text
+    assert "1 x 28 x 28" in card.text and "| hidden | 64 |" in card.text
+    assert "| steps | 10 |" in card.text and "| stop_at | 0 |" in card.text  # 0: it trained to --steps
     assert "aae-generate --checkpoint org/name --num-samples 64 --out grid.png" in card.text
     # the card's three lines of Python, run against the local run
     (snippet,) = re.findall(r"```python\n(.*?)```", card.text, re.S)

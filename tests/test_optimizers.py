@@ -2,6 +2,7 @@
 weights' moving average (--ema-decay)."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -67,7 +68,10 @@ def test_stop_at_ends_a_command_inside_the_schedule_and_resume_finishes_it(tmp_p
     assert [r["lr_optim_P"] for r in read_records(part) if "lr_optim_P" in r] == rates[:6]  # the 10-step cosine's
     status, _, err = cli("train.py", "--output-dir", part, "--resume", "--stop-at", "4")
     assert status == 2 and "--stop-at 4 is not after the 6 steps" in err, err
-    script("launch/train.py", "--output-dir", part, "--resume")  # --stop-at is not carried over
+    script("launch/train.py", "--output-dir", part, "--resume", "--stop-at", "8")
+    shutil.rmtree(part / "checkpoints" / "step_000008")  # as if cut short after step 6: resumes to its --stop-at
+    assert "stopped at --stop-at 8 of 10 steps" in script("launch/train.py", "--output-dir", part, "--resume").stdout
+    script("launch/train.py", "--output-dir", part, "--resume")  # --stop-at reached: not carried over
     whole, resumed = (load_file(tmp_path / run / "model.safetensors") for run in ("whole", "part"))
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
     status, _, err = cli("train.py", *flags, "--steps", "10", "--stop-at", "11", "--output-dir", tmp_path / "x")
