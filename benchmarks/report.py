@@ -160,9 +160,11 @@ TABLE1 = [
           "python launch/train.py --preset paper --checkpoint-every 8000 --data-root ../shared/data --no-download "
           "--output-dir runs/paper; python launch/evaluate.py --checkpoint runs/paper/checkpoints/step_N "
           "--data-root ../shared/data --json runs/paper/eval.json", headline={"seed 0": ""}),
-    Group("`--preset paper --seed 1`", ["table1_cpu_seed1/paper_seed1_step_*.json"],
-          "2-core Intel Xeon (AVX-512), torch 2.14.1, 2026-12-06, one thread, beside another run",
-          "aae-train --preset paper --seed 1 --checkpoint-every 8000 --stop-at 56000 --data-root ../shared/data "
+    Group("`--preset paper --seed 1` (so far 48,000 of its 120,000 steps)",
+          ["table1_cpu_seed1/paper_seed1_step_*.json"],
+          "2-core Intel Xeon (AVX-512), torch 2.14.1, 2026-12-06, one thread beside another run to step 24,424, then "
+          "two threads (stopped by SIGTERM at steps 24,424 and 24,928 and resumed; about 2 h 10 min in all)",
+          "aae-train --preset paper --seed 1 --checkpoint-every 8000 --stop-at 48000 --data-root ../shared/data "
           "--no-download --output-dir RUN; aae-evaluate --checkpoint RUN/checkpoints/step_N --data-root "
           "../shared/data --json ...", headline={"seed 1": ""}, optional=True),
     Group("the same run's trained weights", ["table1_cpu_long/constant_trained_step_*.json"],
@@ -628,11 +630,13 @@ def build(results, performance_link):
                                     ("validation LL (nats)", ("parzen_validation_ll",),
                                      lambda by_sigma: f"{max(by_sigma.values()):.1f}")])
     # each seed's headline checkpoint is the one its validation images choose, never the test set
-    chosen = [max(rows, key=lambda row: float(row[3].text)) for group in TABLE1 if group.headline
-              if (rows := [row for row in t1.rows if row[0] == group.name])]
-    t1_figure = chosen[0][2] if len(chosen) == 1 else [
-        Num(f"{statistics.mean(results.get(row[2].source, 'parzen_ll') for row in chosen):.1f}", None),
-        " (mean of "] + joined([[row[2]] for row in chosen]) + [")"]
+    chosen = {seed: max(rows, key=lambda row: float(row[3].text)) for group in TABLE1 for seed in group.headline
+              if (rows := [row for row in t1.rows if row[0] == group.name])}
+    t1_steps = ", ".join(f"{seed}: {row[1]} steps" for seed, row in chosen.items())
+    figures = [row[2] for row in chosen.values()]
+    t1_figure = figures[0] if len(figures) == 1 else [
+        Num(f"{statistics.mean(results.get(n.source, 'parzen_ll') for n in figures):.1f}", None),
+        " (mean of "] + joined([[n] for n in figures]) + [")"]
     t2, t2_headlines = per_seed(results, TABLE2, "run.num_labels", "labels", PAPER_T2,
                                 "Table 2: semi-supervised error (%)")
     t3, t3_headlines = per_seed(results, TABLE3, "run.clusters", "clusters", PAPER_T3, "Table 3: clustering error (%)")
@@ -665,7 +669,7 @@ def build(results, performance_link):
                 "recipes tried: the other `table1_*` folders and `paper_preset/`.",
                 [t1] + where(results, TABLE1),
                 [(f"Table 1: Parzen log-likelihood (nats), `--preset paper`, the checkpoint of the best validation "
-                  f"LL ({' and '.join(row[1] for row in chosen)} steps)", t1_figure, PAPER_T1)]),
+                  f"LL ({t1_steps})", t1_figure, PAPER_T1)]),
         Section("Table 2: semi-supervised classification", "Test error (%) on the 10,000 MNIST test images "
                 "(`test_error`), by seed; mean and sd (n-1) where several seeds ran.",
                 [t2] + where(results, TABLE2), t2_headlines),
