@@ -10,7 +10,6 @@ state file adds chosen_by (the metric and its value).
 
 import json
 import os
-import re
 import shutil
 import sys
 from dataclasses import asdict
@@ -19,14 +18,12 @@ import torch
 from accelerate.utils import load as accelerate_load
 from safetensors.torch import load_file
 
+from .checkpoint_dirs import CHECKPOINTS_DIR, STATE_NAME, is_checkpoint, list_checkpoints, read_state
 from .config import RESUME_FIXED, TrainConfig, flag
 from .errors import AAEError, one_line
 from .files import save_weights
 from .models import AAE, ModelConfig
 
-CHECKPOINTS_DIR = "checkpoints"
-STATE_NAME = "trainer_state.json"  # written last: its presence marks a complete checkpoint
-_NAME = re.compile(r"step_(\d+)")
 # Version 0.1 named the files by Accelerate's prepare order (the vanilla AAE's only); they still load.
 LEGACY_FILES = {"encoder": "model.safetensors", "decoder": "model_1.safetensors",
                 "discriminator": "model_2.safetensors", "optim_P": "optimizer.bin", "optim_Q_enc": "optimizer_1.bin",
@@ -47,29 +44,6 @@ def best_so_far(output_dir, metric):
     path = best_path(output_dir)
     chosen = read_state(path).get("chosen_by", {}) if is_checkpoint(path) else {}
     return chosen.get("value") if chosen.get("metric") == metric else None
-
-
-def list_checkpoints(output_dir, complete=True):
-    """Checkpoint directories of a run, oldest first: the complete ones (with their state file), or all."""
-    root = os.path.join(output_dir, CHECKPOINTS_DIR)
-    names = [name for name in (os.listdir(root) if os.path.isdir(root) else []) if _NAME.fullmatch(name)]
-    paths = [os.path.join(root, name) for name in sorted(names, key=lambda name: int(name[len("step_"):]))]
-    return [p for p in paths if os.path.isfile(os.path.join(p, STATE_NAME))] if complete else paths
-
-
-def newest_step(output_dir):
-    """The step of the run's newest complete checkpoint; 0 without one."""
-    complete = list_checkpoints(output_dir)
-    return read_state(complete[-1])["step"] if complete else 0
-
-
-def read_state(path):
-    with open(os.path.join(path, STATE_NAME)) as f:
-        return json.load(f)
-
-
-def is_checkpoint(path):
-    return os.path.isfile(os.path.join(path, STATE_NAME))
 
 
 def temporary_path(path):

@@ -9,6 +9,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 
+from .checkpoint_dirs import newest_step
 from .data import DATASETS, parse_num_labels
 from .errors import ConfigError
 from .files import CONFIG_NAME, read_json
@@ -435,8 +436,6 @@ def load_train_config(flags):
         path = os.path.join(flags["output_dir"], CONFIG_NAME)
         if os.path.isfile(path):
             saved = read_json(path, "repair it, or start a new --output-dir")
-            from .checkpoints import newest_step  # here: it imports this module
-
             # what the run was trained with; not what its last command did with the directory (--overwrite), nor
             # where that command ended once the run is there (--stop-at): a command cut short before its --stop-at
             # (a signal, a job's time limit) resumes to it, e.g. --preset semi-all's step 24,000
