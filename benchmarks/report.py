@@ -160,11 +160,11 @@ TABLE1 = [
           "python launch/train.py --preset paper --checkpoint-every 8000 --data-root ../shared/data --no-download "
           "--output-dir runs/paper; python launch/evaluate.py --checkpoint runs/paper/checkpoints/step_N "
           "--data-root ../shared/data --json runs/paper/eval.json", headline={"seed 0": ""}),
-    Group("`--preset paper --seed 1` (so far 40,000 of its 120,000 steps evaluated)",
+    Group("`--preset paper --seed 1` (so far 80,000 of its 120,000 steps)",
           ["table1_cpu_seed1/paper_seed1_step_*.json"],
           "2-core Intel Xeon (AVX-512), torch 2.14.1, 2026-12-06, one thread beside another run to step 24,424, then "
-          "two threads (stopped by SIGTERM at steps 24,424, 24,928 and 41,158, resumed after the first two; about 2 h "
-          "in all so far)",
+          "two threads (stopped by SIGTERM at steps 24,424, 24,928 and 41,158, resumed each time; from 41,158 with "
+          "`--resume --stop-at 80000`, beside another run from 73,000; about 3 h 40 min in all so far)",
           "aae-train --preset paper --seed 1 --checkpoint-every 8000 --data-root ../shared/data "
           "--no-download --output-dir RUN; aae-evaluate --checkpoint RUN/checkpoints/step_N --data-root "
           "../shared/data --json ...", headline={"seed 1": ""}, optional=True),
