@@ -19,7 +19,7 @@ def list_checkpoints(output_dir, complete=True):
     root = os.path.join(output_dir, CHECKPOINTS_DIR)
     names = [name for name in (os.listdir(root) if os.path.isdir(root) else []) if _NAME.fullmatch(name)]
     paths = [os.path.join(root, name) for name in sorted(names, key=lambda name: int(name[len("step_"):]))]
-    return [p for p in paths if os.path.isfile(os.path.join(p, STATE_NAME))] if complete else paths
+    return [p for p in paths if is_checkpoint(p)] if complete else paths
 
 
 def newest_step(output_dir):

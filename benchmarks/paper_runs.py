@@ -23,8 +23,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from aae_dist.checkpoint_dirs import newest_step
-from aae_dist.checkpoints import best_path, is_checkpoint, list_checkpoints
+from aae_dist.checkpoint_dirs import is_checkpoint, list_checkpoints, newest_step
+from aae_dist.checkpoints import best_path
 from aae_dist.tracking import METRICS_NAME, read_records
 
 SEMI = "--model semi-supervised --eval-every 5000 --keep-checkpoints 2"
